@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/seed"
+	"github.com/qrapi/qrapi/server"
+	"github.com/qrapi/qrapi/sqlite"
+)
+
+// usageError is a bad command line: exit code 2.
+type usageError struct{ error }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+// options are the command line, each flag with an environment fallback.
+type options struct {
+	addr              string
+	db                string
+	seedFile          string
+	auditLog          string
+	logFormat         string
+	logLevel          string
+	validateResponses bool
+	adminToken        string
+	tokenTTL          time.Duration
+	maxTTL            int64
+	activeTTL         int64
+	interactiveTTL    int64
+	shutdownTimeout   time.Duration
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("qrserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := map[string]string{}
+	str := func(p *string, name, envName, def, usage string) {
+		fs.StringVar(p, name, def, usage+" (env "+envName+")")
+		env[name] = envName
+	}
+	str(&o.addr, "addr", "QRSERVER_ADDR", "127.0.0.1:8080", "listen address")
+	str(&o.db, "db", "QRSERVER_DB", "./data/qrserver.db", "SQLite database file, or :memory: for a throwaway one")
+	str(&o.seedFile, "seed", "QRSERVER_SEED", "", "YAML seed loaded into an empty database (and by the control API's reset)")
+	str(&o.auditLog, "audit-log", "QRSERVER_AUDIT_LOG", "", "file that audit events are appended to as JSON lines; - for stdout")
+	str(&o.logFormat, "log-format", "QRSERVER_LOG_FORMAT", "text", "log format: text or json")
+	str(&o.logLevel, "log-level", "QRSERVER_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	str(&o.adminToken, "admin-token", "QRSERVER_ADMIN_TOKEN", "", "bearer token of the control API under /control/v1; the control API is off without one")
+	fs.BoolVar(&o.validateResponses, "validate-responses", false, "validate every answer against openapi.yaml; a violation becomes a 500 (env QRSERVER_VALIDATE_RESPONSES)")
+	env["validate-responses"] = "QRSERVER_VALIDATE_RESPONSES"
+	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens issued at /identity/token (env QRSERVER_TOKEN_TTL)")
+	env["token-ttl"] = "QRSERVER_TOKEN_TTL"
+	fs.Int64Var(&o.maxTTL, "default-max-ttl", domain.DefaultTTLs.MaxTTL, "max_ttl of an unconfigured account's default plans (env QRSERVER_DEFAULT_MAX_TTL)")
+	env["default-max-ttl"] = "QRSERVER_DEFAULT_MAX_TTL"
+	fs.Int64Var(&o.activeTTL, "default-active-ttl", domain.DefaultTTLs.ActiveTTL, "active_ttl of default plans (env QRSERVER_DEFAULT_ACTIVE_TTL)")
+	env["default-active-ttl"] = "QRSERVER_DEFAULT_ACTIVE_TTL"
+	fs.Int64Var(&o.interactiveTTL, "default-interactive-ttl", domain.DefaultTTLs.InteractiveTTL, "interactive_ttl of default plans (env QRSERVER_DEFAULT_INTERACTIVE_TTL)")
+	env["default-interactive-ttl"] = "QRSERVER_DEFAULT_INTERACTIVE_TTL"
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM (env QRSERVER_SHUTDOWN_TIMEOUT)")
+	env["shutdown-timeout"] = "QRSERVER_SHUTDOWN_TIMEOUT"
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: qrserver [flags]\n\nThe reference server of the Qiskit Runtime Instances and Accounts API.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, envName := range env {
+		if v := getenv(envName); v != "" && !set[name] {
+			if err := fs.Set(name, v); err != nil {
+				return nil, usageError{fmt.Errorf("%s=%q: %v", envName, v, err)}
+			}
+		}
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, usageError{fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)}
+	}
+	if o.maxTTL < 0 || o.activeTTL < 0 || o.interactiveTTL < 0 || o.activeTTL > o.maxTTL || o.interactiveTTL > o.activeTTL {
+		return nil, usageError{errors.New("default TTLs must satisfy 0 <= interactive <= active <= max")}
+	}
+	return o, nil
+}
+
+func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %v", err)}
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, ho)), nil
+}
+
+// run is the whole program: it serves until ctx is cancelled, then shuts down gracefully.
+// ready, if not nil, receives the listening address once the server accepts connections.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	var sd *domain.Seed
+	if o.seedFile != "" {
+		if sd, err = seed.ReadFile(o.seedFile); err != nil {
+			return err
+		}
+	}
+	if o.db != sqlite.Memory {
+		if err := os.MkdirAll(filepath.Dir(o.db), 0o755); err != nil {
+			return err
+		}
+	}
+	store, err := sqlite.Open(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if sd != nil {
+		empty, err := store.Empty(ctx)
+		if err != nil {
+			return err
+		}
+		if empty {
+			if err := store.Load(ctx, sd); err != nil {
+				return err
+			}
+			log.Info("database seeded", "seed", o.seedFile, "accounts", len(sd.Accounts), "instances", len(sd.Instances), "principals", len(sd.Principals))
+		} else {
+			log.Info("database not empty: seed not loaded", "db", o.db)
+		}
+	}
+	var audit io.Writer
+	switch o.auditLog {
+	case "":
+	case "-":
+		audit = stdout
+	default:
+		f, err := os.OpenFile(o.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		audit = f
+	}
+	srv, err := server.New(ctx, server.Config{
+		Store: store, Logger: log, AuditSink: audit, ValidateResponses: o.validateResponses,
+		TokenTTL: o.tokenTTL, AdminToken: o.adminToken, Seed: sd,
+		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	base := "http://" + ln.Addr().String()
+	log.Info("serving", "api", base+"/api", "token", base+"/identity/token", "docs", base+"/docs/", "control_api", o.adminToken != "")
+	if sd != nil {
+		var crns []string
+		for _, in := range sd.Instances {
+			crns = append(crns, in.CRN)
+		}
+		log.Info("seeded instances", "crns", strings.Join(crns, " "))
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: letting in-flight requests finish", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,217 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// Seed is a whole state to load into an empty store: accounts with their plans, instances
+// with their usage, and principals with their API keys and policies. It is what the
+// --seed YAML file holds.
+type Seed struct {
+	Accounts   []SeedAccount   `yaml:"accounts" json:"accounts"`
+	Instances  []SeedInstance  `yaml:"instances" json:"instances"`
+	Principals []SeedPrincipal `yaml:"principals" json:"principals"`
+}
+
+// SeedAccount is an account; without plans it has no stored configuration.
+type SeedAccount struct {
+	ID    string      `yaml:"id" json:"id"`
+	Plans *[]SeedPlan `yaml:"plans,omitempty" json:"plans,omitempty"`
+}
+
+// SeedPlan is one plan configuration, with the Accounts page's fields.
+type SeedPlan struct {
+	PlanID                 string     `yaml:"plan_id" json:"plan_id"`
+	UsageAllocationSeconds *int64     `yaml:"usage_allocation_seconds,omitempty" json:"usage_allocation_seconds,omitempty"`
+	UsageLimitSeconds      *int64     `yaml:"usage_limit_seconds,omitempty" json:"usage_limit_seconds,omitempty"`
+	Backends               []string   `yaml:"backends" json:"backends"`
+	MaxTTL                 *int64     `yaml:"max_ttl,omitempty" json:"max_ttl,omitempty"`
+	ActiveTTL              *int64     `yaml:"active_ttl,omitempty" json:"active_ttl,omitempty"`
+	InteractiveTTL         *int64     `yaml:"interactive_ttl,omitempty" json:"interactive_ttl,omitempty"`
+	StartTime              *time.Time `yaml:"start_time,omitempty" json:"start_time,omitempty"`
+	EndTime                *time.Time `yaml:"end_time,omitempty" json:"end_time,omitempty"`
+}
+
+// SeedInstance is one instance with its limit and usage.
+type SeedInstance struct {
+	CRN                    string           `yaml:"crn" json:"crn"`
+	PlanID                 string           `yaml:"plan_id" json:"plan_id"`
+	Backends               []string         `yaml:"backends" json:"backends"`
+	UsageAllocationSeconds *int64           `yaml:"usage_allocation_seconds,omitempty" json:"usage_allocation_seconds,omitempty"`
+	InstanceLimit          *float64         `yaml:"instance_limit,omitempty" json:"instance_limit,omitempty"`
+	QctrlEnabled           *bool            `yaml:"qctrl_enabled,omitempty" json:"qctrl_enabled,omitempty"`
+	UsagePeriod            *SeedUsagePeriod `yaml:"usage_period,omitempty" json:"usage_period,omitempty"`
+	UsageConsumedSeconds   float64          `yaml:"usage_consumed_seconds" json:"usage_consumed_seconds"`
+}
+
+// SeedUsagePeriod is an instance's current usage period.
+type SeedUsagePeriod struct {
+	StartTime time.Time `yaml:"start_time" json:"start_time"`
+	EndTime   time.Time `yaml:"end_time" json:"end_time"`
+}
+
+// SeedPrincipal is a user or service ID with its API keys and policies.
+type SeedPrincipal struct {
+	ID       string         `yaml:"id" json:"id"`
+	Type     PrincipalType  `yaml:"type" json:"type"`
+	Name     string         `yaml:"name" json:"name"`
+	Account  string         `yaml:"account" json:"account"`
+	APIKeys  []string       `yaml:"api_keys" json:"api_keys"`
+	Policies []SeedPolicyIn `yaml:"policies" json:"policies"`
+}
+
+// SeedPolicyIn grants a role on an account, or on one instance if Instance is set.
+type SeedPolicyIn struct {
+	Role     Role   `yaml:"role" json:"role"`
+	Account  string `yaml:"account,omitempty" json:"account,omitempty"`
+	Instance string `yaml:"instance,omitempty" json:"instance,omitempty"`
+}
+
+// State is a seed checked and turned into domain values, ready for a store to keep.
+type State struct {
+	Accounts   []Account
+	Instances  []Instance
+	Principals []Principal
+	APIKeyHash map[string]string // HashAPIKey(key) -> principal id
+	Policies   []Policy
+}
+
+// HashAPIKey is how API keys are kept: never in clear.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// MinAPIKeyLength refuses keys that are too short to be secret.
+const MinAPIKeyLength = 20
+
+// State checks the seed and returns it as domain values. Errors name the entry at fault.
+func (s *Seed) State() (*State, error) {
+	bad := func(format string, args ...any) (*State, error) {
+		return nil, Errorf(EINVALID, "seed: "+format, args...)
+	}
+	st := &State{APIKeyHash: map[string]string{}}
+	accounts := map[string]bool{}
+	for _, a := range s.Accounts {
+		if !ValidAccountID(a.ID) {
+			return bad("account id %q is not 1 to 64 letters, digits, - or _", a.ID)
+		}
+		if accounts[a.ID] {
+			return bad("account %s is listed twice", a.ID)
+		}
+		accounts[a.ID] = true
+		acct := Account{ID: a.ID, Configured: a.Plans != nil}
+		if a.Plans != nil {
+			seen := map[string]bool{}
+			for _, p := range *a.Plans {
+				if p.PlanID == "" || seen[p.PlanID] {
+					return bad("account %s: plan_id %q is empty or listed twice", a.ID, p.PlanID)
+				}
+				seen[p.PlanID] = true
+				for _, v := range []*int64{p.UsageAllocationSeconds, p.UsageLimitSeconds, p.MaxTTL, p.ActiveTTL, p.InteractiveTTL} {
+					if v != nil && (*v < 0 || *v > MaxInstanceLimit) {
+						return bad("account %s plan %s: seconds must be from 0 to %d", a.ID, p.PlanID, MaxInstanceLimit)
+					}
+				}
+				backends := p.Backends
+				if backends == nil {
+					backends = []string{}
+				}
+				acct.Plans = append(acct.Plans, PlanConfig{
+					PlanID: p.PlanID, UsageAllocationSeconds: p.UsageAllocationSeconds, UsageLimitSeconds: p.UsageLimitSeconds,
+					Backends: backends, MaxTTL: p.MaxTTL, ActiveTTL: p.ActiveTTL, InteractiveTTL: p.InteractiveTTL,
+					StartTime: p.StartTime, EndTime: p.EndTime,
+				})
+			}
+		}
+		st.Accounts = append(st.Accounts, acct)
+	}
+	crns := map[string]bool{}
+	for _, in := range s.Instances {
+		c, err := ParseCRN(in.CRN)
+		if err != nil {
+			return bad("instance %q: %v", in.CRN, AsError(err).Message)
+		}
+		if !accounts[c.AccountID] {
+			return bad("instance %s: account %s is not in the seed", in.CRN, c.AccountID)
+		}
+		if crns[in.CRN] {
+			return bad("instance %s is listed twice", in.CRN)
+		}
+		crns[in.CRN] = true
+		if in.PlanID == "" {
+			return bad("instance %s has no plan_id", in.CRN)
+		}
+		if err := CheckUsage(in.UsageConsumedSeconds); err != nil {
+			return bad("instance %s: %v", in.CRN, AsError(err).Message)
+		}
+		if in.InstanceLimit != nil && !(*in.InstanceLimit > 0) {
+			return bad("instance %s: instance_limit must be above 0", in.CRN)
+		}
+		inst := Instance{
+			CRN: in.CRN, AccountID: c.AccountID, PlanID: in.PlanID, Backends: in.Backends,
+			UsageAllocationSeconds: in.UsageAllocationSeconds, InstanceLimitSeconds: in.InstanceLimit,
+			QctrlEnabled: in.QctrlEnabled, ConsumedSeconds: in.UsageConsumedSeconds,
+		}
+		if inst.Backends == nil {
+			inst.Backends = []string{}
+		}
+		if p := in.UsagePeriod; p != nil {
+			if !p.EndTime.After(p.StartTime) {
+				return bad("instance %s: usage_period ends before it starts", in.CRN)
+			}
+			inst.UsagePeriod = &UsagePeriod{Start: p.StartTime.UTC(), End: p.EndTime.UTC()}
+		}
+		st.Instances = append(st.Instances, inst)
+	}
+	ids := map[string]bool{}
+	for _, p := range s.Principals {
+		if p.ID == "" || ids[p.ID] {
+			return bad("principal id %q is empty or listed twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.Type != PrincipalUser && p.Type != PrincipalServiceID {
+			return bad("principal %s: type must be user or serviceid", p.ID)
+		}
+		if !accounts[p.Account] {
+			return bad("principal %s: account %q is not in the seed", p.ID, p.Account)
+		}
+		st.Principals = append(st.Principals, Principal{ID: p.ID, Type: p.Type, Name: p.Name, AccountID: p.Account})
+		for i, k := range p.APIKeys {
+			if len(k) < MinAPIKeyLength {
+				return bad("principal %s: API key %d is shorter than %d characters", p.ID, i+1, MinAPIKeyLength)
+			}
+			h := HashAPIKey(k)
+			if _, dup := st.APIKeyHash[h]; dup {
+				return bad("principal %s: API key %d is used twice", p.ID, i+1)
+			}
+			st.APIKeyHash[h] = p.ID
+		}
+		for i, pol := range p.Policies {
+			if !ValidRole(pol.Role) {
+				return bad("principal %s policy %d: unknown role %q", p.ID, i+1, pol.Role)
+			}
+			pp := Policy{PrincipalID: p.ID, Role: pol.Role, AccountID: pol.Account}
+			if pol.Instance != "" {
+				c, err := ParseCRN(pol.Instance)
+				if err != nil {
+					return bad("principal %s policy %d: %v", p.ID, i+1, AsError(err).Message)
+				}
+				if pol.Account != "" && pol.Account != c.AccountID {
+					return bad("principal %s policy %d: instance is not in account %s", p.ID, i+1, pol.Account)
+				}
+				pp.AccountID, pp.InstanceCRN = c.AccountID, pol.Instance
+			}
+			if pp.AccountID == "" {
+				return bad("principal %s policy %d: names neither an account nor an instance", p.ID, i+1)
+			}
+			st.Policies = append(st.Policies, pp)
+		}
+	}
+	if len(st.Accounts) == 0 {
+		return bad("no accounts")
+	}
+	return st, nil
+}

@@ -1,0 +1,54 @@
+// Package seed reads the YAML seed files that fill an empty reference server, and embeds
+// the demo seed that `make run` and the tests use.
+package seed
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/qrapi/qrapi/domain"
+)
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+// Demo returns the demo seed.
+func Demo() *domain.Seed {
+	s, err := Parse(demoYAML)
+	if err != nil {
+		panic(err) // the embedded file is checked by the tests
+	}
+	return s
+}
+
+// Parse reads a seed from YAML, refusing unknown fields so that a typo is not silently
+// dropped, and checks it.
+func Parse(b []byte) (*domain.Seed, error) {
+	var s domain.Seed
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	if _, err := s.State(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// ReadFile reads a seed file.
+func ReadFile(path string) (*domain.Seed, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	s, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+
+	"github.com/oapi-codegen/nullable"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/gen"
+)
+
+// handlers implements the generated strict-server interface: each method translates
+// between wire types and domain types and does nothing else. Validation, IAM and audit
+// have already run; errors go back to the one place that writes them.
+type handlers struct{ s *Server }
+
+var _ gen.StrictServerInterface = handlers{}
+
+func (h handlers) instance(ctx context.Context) (*domain.Instance, error) {
+	return h.s.store.Instance(ctx, stateFrom(ctx).resource.InstanceCRN)
+}
+
+// GetInstance answers get_instance.
+func (h handlers) GetInstance(ctx context.Context, _ gen.GetInstanceRequestObject) (gen.GetInstanceResponseObject, error) {
+	in, err := h.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetInstance200JSONResponse{Body: instanceBody(in)}, nil
+}
+
+func instanceBody(in *domain.Instance) gen.Instance {
+	backends := in.Backends
+	plan := in.PlanID
+	out := gen.Instance{Backends: &backends, PlanId: &plan, QctrlEnabled: in.QctrlEnabled} //nolint:staticcheck // the deprecated field is part of the API
+	if s, ok := in.LimitSecondsString(); ok {
+		limit := *in.InstanceLimitSeconds
+		out.InstanceLimitSeconds = &s
+		out.InstanceLimit = &limit //nolint:staticcheck // the deprecated field is part of the API
+	}
+	if in.UsageAllocationSeconds != nil {
+		s := itoa64(*in.UsageAllocationSeconds)
+		out.UsageAllocationSeconds = &s
+	}
+	return out
+}
+
+// GetInstanceConfiguration answers get_instance_configuration.
+func (h handlers) GetInstanceConfiguration(ctx context.Context, _ gen.GetInstanceConfigurationRequestObject) (gen.GetInstanceConfigurationResponseObject, error) {
+	in, err := h.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetInstanceConfiguration200JSONResponse{Body: gen.InstanceConfiguration{InstanceLimit: in.InstanceLimitSeconds}}, nil
+}
+
+// ReplaceInstanceConfiguration answers replace_instance_configuration.
+func (h handlers) ReplaceInstanceConfiguration(ctx context.Context, req gen.ReplaceInstanceConfigurationRequestObject) (gen.ReplaceInstanceConfigurationResponseObject, error) {
+	limit, err := limitOf(req.Body.InstanceLimit)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.s.store.SetInstanceLimit(ctx, stateFrom(ctx).resource.InstanceCRN, limit); err != nil {
+		return nil, err
+	}
+	return gen.ReplaceInstanceConfiguration204Response{}, nil
+}
+
+// limitOf reads the validated field: null removes the limit; absent cannot pass
+// validation, and is refused here too so that no path resets a limit by omission.
+func limitOf(v nullable.Nullable[int32]) (*int64, error) {
+	if !v.IsSpecified() {
+		return nil, domain.Errorf(domain.EINVALID, "Field instance_limit is required: an integer from 1, or null to remove the limit.").
+			WithTarget("field", "instance_limit").WithReason("invalid_field")
+	}
+	if v.IsNull() {
+		return nil, nil
+	}
+	n := int64(v.MustGet())
+	return &n, nil
+}
+
+// GetUsage answers get_usage.
+func (h handlers) GetUsage(ctx context.Context, _ gen.GetUsageRequestObject) (gen.GetUsageResponseObject, error) {
+	in, err := h.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.InstanceUsage{InstanceId: in.CRN, PlanId: in.PlanID, UsageConsumedSeconds: in.ConsumedSeconds}
+	if p := in.UsagePeriod; p != nil {
+		start, end := p.Start, p.End
+		out.UsagePeriod = nullable.NewNullableWithValue(gen.UsagePeriod{StartTime: &start, EndTime: &end})
+	} else {
+		out.UsagePeriod = nullable.NewNullNullable[gen.UsagePeriod]()
+	}
+	if limit, ok := in.UsageLimit(); ok {
+		out.UsageLimitSeconds = &limit
+	}
+	if in.UsageAllocationSeconds != nil {
+		a := float64(*in.UsageAllocationSeconds)
+		out.UsageAllocationSeconds = &a
+	}
+	if reached, ok := in.LimitReached(); ok {
+		out.UsageLimitReached = &reached
+	}
+	return gen.GetUsage200JSONResponse{Body: out}, nil
+}
+
+// GetAccount answers get_account.
+func (h handlers) GetAccount(ctx context.Context, req gen.GetAccountRequestObject) (gen.GetAccountResponseObject, error) {
+	acct, err := h.s.store.Account(ctx, req.Id)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return nil, accountNotFound(req.Id) // the same answer as a denial
+	}
+	if err != nil {
+		return nil, err
+	}
+	instances, err := h.s.store.AccountInstances(ctx, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	plans := domain.AccountConfiguration(*acct, instances, h.s.ttlDefaults)
+	out := gen.AccountConfiguration{Plans: make([]gen.AccountPlan, 0, len(plans))}
+	for _, p := range plans {
+		out.Plans = append(out.Plans, gen.AccountPlan{
+			PlanId:                  p.PlanID,
+			Backends:                p.Backends,
+			UsageAllocationSeconds:  int32p(p.UsageAllocationSeconds),
+			UsageLimitSeconds:       int32p(p.UsageLimitSeconds),
+			UnallocatedUsageSeconds: int32p(p.UnallocatedUsageSeconds),
+			MaxTtl:                  int32p(p.MaxTTL),
+			ActiveTtl:               int32p(p.ActiveTTL),
+			InteractiveTtl:          int32p(p.InteractiveTTL),
+			StartTime:               p.StartTime,
+			EndTime:                 p.EndTime,
+		})
+	}
+	return gen.GetAccount200JSONResponse{Body: out}, nil
+}
+
+func int32p(v *int64) *int32 {
+	if v == nil {
+		return nil
+	}
+	n := int32(min(max(*v, 0), domain.MaxInstanceLimit))
+	return &n
+}
+
+func itoa64(n int64) string {
+	return itoa(int(n))
+}

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/qrapi/qrapi/domain"
+)
+
+// tokenIssuer is the iss of the access tokens this server signs.
+const tokenIssuer = "qrserver/identity"
+
+// tokenClaims are the claims of an access token, shaped like IBM Cloud IAM's.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	IAMID     string       `json:"iam_id"`
+	ID        string       `json:"id"`
+	RealmID   string       `json:"realmid"`
+	Name      string       `json:"name,omitempty"`
+	SubType   string       `json:"sub_type,omitempty"`
+	Account   tokenAccount `json:"account"`
+	GrantType string       `json:"grant_type"`
+	Scope     string       `json:"scope"`
+	ClientID  string       `json:"client_id"`
+}
+
+type tokenAccount struct {
+	BSS string `json:"bss"`
+}
+
+func unauthorized(msg string) error {
+	return domain.Errorf(domain.EUNAUTHORIZED, "%s", msg).WithTarget("header", "Authorization").WithReason("unauthorized")
+}
+
+// authenticate is kin-openapi's AuthenticationFunc for the IAMBearer scheme: it checks the
+// bearer token's signature, issuer and expiry, and records who is calling. Its messages
+// never repeat the token.
+func (s *Server) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	if in.SecuritySchemeName != "IAMBearer" {
+		return unauthorized("Unsupported security scheme.")
+	}
+	h := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
+	if h == "" {
+		return unauthorized("An IAM access token is required: send Authorization: Bearer <token>.")
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return unauthorized("The Authorization header must be Bearer <IAM access token>.")
+	}
+	p, err := s.verifyToken(ctx, strings.TrimSpace(token))
+	if err != nil {
+		return err
+	}
+	if rs := stateFrom(ctx); rs != nil {
+		rs.principal = p
+	}
+	return nil
+}
+
+// verifyToken checks a token and returns its principal, who must still exist.
+func (s *Server) verifyToken(ctx context.Context, token string) (*domain.Principal, error) {
+	var claims tokenClaims
+	_, err := s.jwtParser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return s.signingKey, nil })
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, unauthorized("The IAM access token has expired: request a new one.")
+	case err != nil:
+		return nil, unauthorized("The IAM access token is not valid.")
+	}
+	p, err := s.store.Principal(ctx, claims.Subject)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return nil, unauthorized("The IAM access token names an identity that no longer exists.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// issueToken signs an access token for a principal.
+func (s *Server) issueToken(p *domain.Principal, now time.Time) (string, time.Time, error) {
+	exp := now.Add(s.tokenTTL).Truncate(time.Second)
+	subType := ""
+	if p.Type == domain.PrincipalServiceID {
+		subType = "ServiceId"
+	}
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    tokenIssuer,
+			Subject:   p.ID,
+			IssuedAt:  jwt.NewNumericDate(now.Truncate(time.Second)),
+			ExpiresAt: jwt.NewNumericDate(exp),
+			ID:        newJTI(),
+		},
+		IAMID: p.ID, ID: p.ID, RealmID: "iam", Name: p.Name, SubType: subType,
+		Account: tokenAccount{BSS: p.AccountID}, GrantType: grantTypeAPIKey, Scope: "ibm openid", ClientID: "default",
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.signingKey)
+	return signed, exp, err
+}
+
+// authorize is the IAM step after validation: the operation's x-iam-actions must be
+// granted to the caller on the target (the Service-CRN instance, or the account of
+// get_account) by one of the caller's policies. Where the operation documents no 403,
+// a denial answers 404, so that no other account's existence leaks.
+func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rs := stateOf(c)
+		if rs.op == nil {
+			return next(c)
+		}
+		res, err := s.resourceOf(c)
+		if err != nil {
+			return err
+		}
+		rs.resource = res
+		policies, err := s.store.Policies(c.Request().Context(), rs.principal.ID)
+		if err != nil {
+			return err
+		}
+		for _, action := range rs.op.IAMActions {
+			if domain.Allowed(policies, action, res) {
+				continue
+			}
+			if rs.op.Operation.Responses.Status(403) == nil {
+				return accountNotFound(res.AccountID)
+			}
+			return domain.Errorf(domain.EFORBIDDEN, "You are not allowed to do %s on %s: no access policy grants you a role that includes it.", action, res.String()).
+				WithReason("forbidden")
+		}
+		return next(c)
+	}
+}
+
+// resourceOf names what the request acts on: the instance of its Service-CRN, or, for
+// an operation with an {id} path parameter, that account.
+func (s *Server) resourceOf(c echo.Context) (domain.Resource, error) {
+	if id := c.Param("id"); id != "" {
+		return domain.Resource{AccountID: id}, nil
+	}
+	crn, err := domain.ParseCRN(c.Request().Header.Get("Service-CRN"))
+	if err != nil {
+		return domain.Resource{}, err
+	}
+	return domain.Resource{AccountID: crn.AccountID, InstanceCRN: crn.Raw}, nil
+}
+
+func accountNotFound(id string) error {
+	return domain.Errorf(domain.ENOTFOUND, "No account with the id %s was found that you may read.", id).
+		WithTarget("parameter", "id").WithReason("account_not_found")
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/spec"
+)
+
+// maxBodyBytes is the largest request body the server reads (1 MiB).
+const maxBodyBytes = 1 << 20
+
+// HeaderCorrelationID carries the request's trace id on every answer.
+const HeaderCorrelationID = "X-Correlation-ID"
+
+// HeaderAPIVersion carries the API version that answered.
+const HeaderAPIVersion = "IBM-API-Version"
+
+// reqState is what the steps of one request learn and pass on: made by the first step,
+// filled in by routing, validation and IAM, read by audit, logging and the handlers.
+type reqState struct {
+	trace      string
+	start      time.Time
+	op         *spec.Operation
+	principal  *domain.Principal
+	resource   domain.Resource
+	apiVersion string
+	errCode    string // the error container's code, if the answer was an error
+}
+
+type stateKey struct{}
+
+const echoStateKey = "qr.state"
+
+func stateOf(c echo.Context) *reqState {
+	if rs, ok := c.Get(echoStateKey).(*reqState); ok {
+		return rs
+	}
+	rs := &reqState{trace: uuid.NewString(), start: time.Now()}
+	c.Set(echoStateKey, rs)
+	return rs
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	rs, _ := ctx.Value(stateKey{}).(*reqState)
+	return rs
+}
+
+// requestState starts every request: a trace id (also X-Correlation-ID), and the state
+// that later steps fill in, reachable from echo's context and the request's.
+func (s *Server) requestState(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rs := &reqState{trace: uuid.NewString(), start: time.Now()}
+		c.Set(echoStateKey, rs)
+		r := c.Request()
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), stateKey{}, rs)))
+		c.Response().Header().Set(HeaderCorrelationID, rs.trace)
+		return next(c)
+	}
+}
+
+// recoverPanic turns a panic into an internal error answer, logging the stack.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic", slog.String("trace", stateOf(c).trace), slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+				err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// logAndMeasure writes one log line per request and records its metrics. It logs the
+// route and status, never a header: tokens and API keys stay out of the log.
+func (s *Server) logAndMeasure(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if err != nil {
+			s.writeError(c, err)
+		}
+		rs := stateOf(c)
+		status := c.Response().Status
+		elapsed := time.Since(rs.start)
+		opID := "none"
+		if rs.op != nil {
+			opID = rs.op.ID
+		}
+		s.metrics.observe(opID, status, elapsed)
+		attrs := []slog.Attr{
+			slog.String("trace", rs.trace),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.String("operation", opID),
+			slog.Int("status", status),
+			slog.Float64("ms", float64(elapsed.Microseconds())/1000),
+			slog.String("remote", c.RealIP()),
+		}
+		if rs.principal != nil {
+			attrs = append(attrs, slog.String("principal", rs.principal.ID))
+		}
+		if rs.errCode != "" {
+			attrs = append(attrs, slog.String("error_code", rs.errCode))
+		}
+		s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+		return nil
+	}
+}
+
+// limitBody refuses bodies over maxBodyBytes: at once when Content-Length says so, else
+// when reading passes the limit.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > maxBodyBytes {
+			return tooLarge()
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, maxBodyBytes)
+		}
+		return next(c)
+	}
+}
+
+// apiVersion resolves IBM-API-Version (after validation checked its form) and echoes the
+// version that answers.
+func (s *Server) apiVersion(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rs := stateOf(c)
+		if rs.op == nil {
+			return next(c)
+		}
+		v, err := domain.ResolveAPIVersion(c.Request().Header.Get(HeaderAPIVersion))
+		if err != nil {
+			return err
+		}
+		rs.apiVersion = v
+		c.Response().Header().Set(HeaderAPIVersion, v)
+		return next(c)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

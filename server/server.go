@@ -1,0 +1,206 @@
+// Package server is the reference server of openapi.yaml: an echo application that fills
+// in the generated strict-server interface over a domain.Store, with every request
+// validated against the document, IAM-style access control and audit events.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/swaggest/swgui/v5emb"
+	"sigs.k8s.io/yaml"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/gen"
+	"github.com/qrapi/qrapi/spec"
+)
+
+// basePath is where the API is served, as in the document's servers (…/api).
+const basePath = "/api"
+
+// Config is what a Server is made of.
+type Config struct {
+	Store             domain.Store
+	Doc               *spec.Document // nil: the embedded document
+	Logger            *slog.Logger   // nil: discard
+	AuditSink         io.Writer      // JSON lines; nil: events are only kept in the store
+	ValidateResponses bool
+	TokenTTL          time.Duration // access token lifetime; 0: one hour, as IBM Cloud IAM
+	TTLDefaults       *domain.TTLDefaults
+	AdminToken        string       // enables the control API when set
+	Seed              *domain.Seed // what the control API's reset loads
+	Now               func() time.Time
+}
+
+// Server is the reference server. It is an http.Handler.
+type Server struct {
+	echo        *echo.Echo
+	store       domain.Store
+	doc         *spec.Document
+	log         *slog.Logger
+	auditor     *auditor
+	metrics     *metrics
+	routes      map[string]*route
+	allowed     map[string]string
+	reqOptions  openapi3filter.Options
+	signingKey  []byte
+	jwtParser   *jwt.Parser
+	tokenTTL    time.Duration
+	ttlDefaults domain.TTLDefaults
+	adminToken  string
+	seed        *domain.Seed
+	now         func() time.Time
+	specJSON    []byte
+	specYAML    []byte
+}
+
+// New builds a Server. Close it to keep queued audit events.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	s := &Server{
+		store: cfg.Store, doc: cfg.Doc, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
+		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, seed: cfg.Seed, now: cfg.Now,
+		metrics: newMetrics(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.doc == nil {
+		d, err := spec.Load()
+		if err != nil {
+			return nil, err
+		}
+		s.doc = d
+	}
+	if s.tokenTTL <= 0 {
+		s.tokenTTL = time.Hour
+	}
+	if cfg.TTLDefaults != nil {
+		s.ttlDefaults = *cfg.TTLDefaults
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	key, err := s.store.SigningKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.signingKey = key
+	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(tokenIssuer),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(5*time.Second))
+	s.reqOptions = openapi3filter.Options{AuthenticationFunc: s.authenticate, KeepValidatedValue: true}
+	if s.specJSON, err = json.Marshal(s.doc.T); err != nil {
+		return nil, err
+	}
+	if s.specYAML, err = yaml.JSONToYAML(s.specJSON); err != nil {
+		return nil, err
+	}
+	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store)
+	s.buildRoutes()
+	s.echo = s.routesAndMiddleware(cfg.ValidateResponses)
+	return s, nil
+}
+
+// routesAndMiddleware is every route of the server, in one place, and the order of the
+// steps a request goes through.
+func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = func(err error, c echo.Context) { s.writeError(c, err) }
+	e.Use(s.requestState, s.logAndMeasure, s.recoverPanic)
+
+	api := []echo.MiddlewareFunc{s.identify, s.audit, s.limitBody}
+	if validateResponses {
+		api = append(api, s.validateResponse)
+	}
+	api = append(api, s.validateRequest, s.apiVersion, s.authorize)
+	// Route-level middleware, not a group's: a group with middleware catches every
+	// method under its prefix, which would turn a 405 into a 404.
+	gen.RegisterHandlers(&routeMiddleware{e: e, prefix: basePath, mw: api}, gen.NewStrictHandler(handlers{s}, nil))
+
+	e.POST("/identity/token", s.token, s.limitBody)
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.ready)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.specJSON) })
+	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", s.specYAML) })
+	docs := v5emb.New(s.doc.T.Info.Title, "/openapi.json", "/docs/")
+	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
+	e.GET("/docs/*", echo.WrapHandler(docs))
+	if s.adminToken != "" {
+		s.controlRoutes(e)
+	}
+	return e
+}
+
+func (s *Server) ready(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Error("not ready", "error", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// FlushAudit waits until every audit event so far is kept in the store.
+func (s *Server) FlushAudit() { s.auditor.Flush() }
+
+// Close keeps the queued audit events. Call it after the HTTP server has shut down.
+func (s *Server) Close() error {
+	s.auditor.Close()
+	return nil
+}
+
+// routeMiddleware registers the generated routes under a prefix with middleware of their own.
+type routeMiddleware struct {
+	e      *echo.Echo
+	prefix string
+	mw     []echo.MiddlewareFunc
+}
+
+func (r *routeMiddleware) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
+	return r.e.Add(method, r.prefix+path, h, append(append([]echo.MiddlewareFunc{}, r.mw...), m...)...)
+}
+
+func (r *routeMiddleware) CONNECT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodConnect, p, h, m)
+}
+func (r *routeMiddleware) DELETE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodDelete, p, h, m)
+}
+func (r *routeMiddleware) GET(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodGet, p, h, m)
+}
+func (r *routeMiddleware) HEAD(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodHead, p, h, m)
+}
+func (r *routeMiddleware) OPTIONS(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodOptions, p, h, m)
+}
+func (r *routeMiddleware) PATCH(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPatch, p, h, m)
+}
+func (r *routeMiddleware) POST(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPost, p, h, m)
+}
+func (r *routeMiddleware) PUT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPut, p, h, m)
+}
+func (r *routeMiddleware) TRACE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodTrace, p, h, m)
+}
