@@ -182,3 +182,8 @@ func defaultPlans(instances []Instance, ttl TTLDefaults) []AccountPlan {
 	}
 	return out
 }
+
+// Next is the period of the same length that starts when p ends.
+func (p UsagePeriod) Next() UsagePeriod {
+	return UsagePeriod{Start: p.End, End: p.End.Add(p.End.Sub(p.Start))}
+}

@@ -194,7 +194,7 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 			s.writeError(c, err)
 		}
 		rs := stateOf(c)
-		if rs.op == nil {
+		if rs.op == nil || len(rs.op.AuditEvents) == 0 {
 			return nil
 		}
 		s.emitAudit(c, rs)

@@ -1,6 +1,123 @@
 package server
 
-import "github.com/labstack/echo/v4"
+import (
+	"context"
+	"encoding/json"
 
-// controlRoutes serves the control API under /control/v1 (filled in by control_api.go).
-func (s *Server) controlRoutes(e *echo.Echo) {}
+	"github.com/oapi-codegen/nullable"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/gen/control"
+)
+
+// controlHandlers implements the control API (openapi-control.yaml): usage as if jobs
+// ran, usage periods as if time passed, a reset to the seed, and the audit events.
+type controlHandlers struct{ s *Server }
+
+var _ control.StrictServerInterface = controlHandlers{}
+
+func instanceState(in *domain.Instance) control.InstanceState {
+	out := control.InstanceState{Instance: in.CRN, PlanId: in.PlanID, UsageConsumedSeconds: in.ConsumedSeconds, InstanceLimit: in.InstanceLimitSeconds}
+	if limit, ok := in.UsageLimit(); ok {
+		out.UsageLimitSeconds = &limit
+	}
+	if p := in.UsagePeriod; p != nil {
+		out.UsagePeriod = nullable.NewNullableWithValue(control.Period{StartTime: p.Start, EndTime: p.End})
+	} else {
+		out.UsagePeriod = nullable.NewNullNullable[control.Period]()
+	}
+	return out
+}
+
+// RecordUsage adds consumed seconds to an instance.
+func (h controlHandlers) RecordUsage(ctx context.Context, req control.RecordUsageRequestObject) (control.RecordUsageResponseObject, error) {
+	in, err := h.s.store.RecordUsage(ctx, req.Body.Instance, req.Body.Seconds)
+	if err != nil {
+		return nil, err
+	}
+	return control.RecordUsage200JSONResponse(instanceState(in)), nil
+}
+
+// SetUsagePeriod replaces an instance's usage period.
+func (h controlHandlers) SetUsagePeriod(ctx context.Context, req control.SetUsagePeriodRequestObject) (control.SetUsagePeriodResponseObject, error) {
+	var period *domain.UsagePeriod
+	if req.Body.UsagePeriod.IsSpecified() && !req.Body.UsagePeriod.IsNull() {
+		p := req.Body.UsagePeriod.MustGet()
+		period = &domain.UsagePeriod{Start: p.StartTime.UTC(), End: p.EndTime.UTC()}
+	}
+	reset := req.Body.ResetConsumed != nil && *req.Body.ResetConsumed
+	in, err := h.s.store.SetUsagePeriod(ctx, req.Body.Instance, period, reset)
+	if err != nil {
+		return nil, err
+	}
+	return control.SetUsagePeriod200JSONResponse(instanceState(in)), nil
+}
+
+// AdvanceUsagePeriod starts the next period of the same length and zeroes the usage.
+func (h controlHandlers) AdvanceUsagePeriod(ctx context.Context, req control.AdvanceUsagePeriodRequestObject) (control.AdvanceUsagePeriodResponseObject, error) {
+	in, err := h.s.store.Instance(ctx, req.Body.Instance)
+	if err != nil {
+		return nil, err
+	}
+	if in.UsagePeriod == nil {
+		return nil, domain.Errorf(domain.ECONFLICT, "Instance %s has no usage period to advance (its plan has none); set one first.", in.CRN).WithReason("no_usage_period")
+	}
+	next := in.UsagePeriod.Next()
+	in, err = h.s.store.SetUsagePeriod(ctx, in.CRN, &next, true)
+	if err != nil {
+		return nil, err
+	}
+	return control.AdvanceUsagePeriod200JSONResponse(instanceState(in)), nil
+}
+
+// ResetState loads the seed again.
+func (h controlHandlers) ResetState(ctx context.Context, _ control.ResetStateRequestObject) (control.ResetStateResponseObject, error) {
+	if h.s.seed == nil {
+		return nil, domain.Errorf(domain.ECONFLICT, "The server was started without --seed: there is nothing to reset to.").WithReason("no_seed")
+	}
+	if err := h.s.store.Load(ctx, h.s.seed); err != nil {
+		return nil, err
+	}
+	return control.ResetState204Response{}, nil
+}
+
+// ListAuditEvents lists kept audit events.
+func (h controlHandlers) ListAuditEvents(ctx context.Context, req control.ListAuditEventsRequestObject) (control.ListAuditEventsResponseObject, error) {
+	h.s.auditor.Flush()
+	p := req.Params
+	f := domain.AuditFilter{Limit: 100}
+	if p.Action != nil {
+		f.Action = *p.Action
+	}
+	if p.Outcome != nil {
+		f.Outcome = string(*p.Outcome)
+	}
+	if p.Initiator != nil {
+		f.InitiatorID = *p.Initiator
+	}
+	if p.Target != nil {
+		f.TargetCRN = *p.Target
+	}
+	if p.CorrelationId != nil {
+		f.CorrelationID = *p.CorrelationId
+	}
+	if p.Since != nil {
+		f.Since = *p.Since
+	}
+	if p.Limit != nil {
+		f.Limit = int(*p.Limit)
+	}
+	recs, err := h.s.store.AuditEvents(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := control.AuditEventList{Events: make([]control.AuditEvent, 0, len(recs))}
+	for _, r := range recs {
+		var ev control.AuditEvent
+		if err := json.Unmarshal(r.JSON, &ev); err != nil {
+			return nil, err
+		}
+		out.Events = append(out.Events, ev)
+	}
+	return control.ListAuditEvents200JSONResponse(out), nil
+}

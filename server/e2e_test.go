@@ -169,17 +169,17 @@ func TestReplaceInstanceConfiguration(t *testing.T) {
 
 	// 400: every malformed body names instance_limit, and changes nothing.
 	for name, body := range map[string]string{
-		"missing body":    "",
-		"not JSON":        "instance_limit=5",
-		"wrong type":      `{"instance_limit":"60"}`,
-		"zero":            `{"instance_limit":0}`,
-		"negative":        `{"instance_limit":-1}`,
-		"past int32":      `{"instance_limit":2147483648}`,
-		"fraction":        `{"instance_limit":1.5}`,
-		"missing field":   `{}`,
-		"array":           `[1]`,
-		"truncated JSON":  `{"instance_limit":`,
-		"field misspelt":  `{"instance_limt":5}`,
+		"missing body":   "",
+		"not JSON":       "instance_limit=5",
+		"wrong type":     `{"instance_limit":"60"}`,
+		"zero":           `{"instance_limit":0}`,
+		"negative":       `{"instance_limit":-1}`,
+		"past int32":     `{"instance_limit":2147483648}`,
+		"fraction":       `{"instance_limit":1.5}`,
+		"missing field":  `{}`,
+		"array":          `[1]`,
+		"truncated JSON": `{"instance_limit":`,
+		"field misspelt": `{"instance_limt":5}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, b := h.do("PUT", "/api/v1/instances/configuration", admin, map[string]string{"Service-CRN": crnA1, "Content-Type": "application/json"}, body)

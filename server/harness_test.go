@@ -262,3 +262,5 @@ func checkError(t *testing.T, resp *http.Response, body []byte, status int, code
 	}
 	return ec
 }
+
+var auditFilterAll = domain.AuditFilter{}

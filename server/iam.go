@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"strings"
 	"time"
@@ -42,10 +43,14 @@ func unauthorized(msg string) error {
 // bearer token's signature, issuer and expiry, and records who is calling. Its messages
 // never repeat the token.
 func (s *Server) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
-	if in.SecuritySchemeName != "IAMBearer" {
+	h := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
+	switch in.SecuritySchemeName {
+	case "IAMBearer":
+	case "AdminBearer":
+		return s.authenticateAdmin(h)
+	default:
 		return unauthorized("Unsupported security scheme.")
 	}
-	h := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
 	if h == "" {
 		return unauthorized("An IAM access token is required: send Authorization: Bearer <token>.")
 	}
@@ -112,8 +117,8 @@ func (s *Server) issueToken(p *domain.Principal, now time.Time) (string, time.Ti
 func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rs := stateOf(c)
-		if rs.op == nil {
-			return next(c)
+		if rs.op == nil || len(rs.op.IAMActions) == 0 {
+			return next(c) // not an operation of IBM's API
 		}
 		res, err := s.resourceOf(c)
 		if err != nil {
@@ -154,4 +159,13 @@ func (s *Server) resourceOf(c echo.Context) (domain.Resource, error) {
 func accountNotFound(id string) error {
 	return domain.Errorf(domain.ENOTFOUND, "No account with the id %s was found that you may read.", id).
 		WithTarget("parameter", "id").WithReason("account_not_found")
+}
+
+// authenticateAdmin checks the control API's bearer token in constant time.
+func (s *Server) authenticateAdmin(h string) error {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.adminToken)) != 1 {
+		return unauthorized("The control API needs Authorization: Bearer <the server's admin token>.")
+	}
+	return nil
 }

@@ -140,8 +140,8 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) apiVersion(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rs := stateOf(c)
-		if rs.op == nil {
-			return next(c)
+		if rs.op == nil || len(rs.op.IAMActions) == 0 {
+			return next(c) // not an operation of IBM's API
 		}
 		v, err := domain.ResolveAPIVersion(c.Request().Header.Get(HeaderAPIVersion))
 		if err != nil {

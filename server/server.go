@@ -21,11 +21,16 @@ import (
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen"
+	"github.com/qrapi/qrapi/gen/control"
 	"github.com/qrapi/qrapi/spec"
 )
 
-// basePath is where the API is served, as in the document's servers (…/api).
-const basePath = "/api"
+// basePath is where the API is served, as in the document's servers (…/api), and
+// controlBasePath the control API.
+const (
+	basePath        = "/api"
+	controlBasePath = "/control"
+)
 
 // Config is what a Server is made of.
 type Config struct {
@@ -46,6 +51,7 @@ type Server struct {
 	echo        *echo.Echo
 	store       domain.Store
 	doc         *spec.Document
+	controlDoc  *spec.Document
 	log         *slog.Logger
 	auditor     *auditor
 	metrics     *metrics
@@ -107,7 +113,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store)
-	s.buildRoutes()
+	s.addRoutes(basePath, s.doc)
+	if s.adminToken != "" {
+		if s.controlDoc, err = spec.LoadControl(); err != nil {
+			return nil, err
+		}
+		s.addRoutes(controlBasePath, s.controlDoc)
+	}
 	s.echo = s.routesAndMiddleware(cfg.ValidateResponses)
 	return s, nil
 }
@@ -139,7 +151,7 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
 	e.GET("/docs/*", echo.WrapHandler(docs))
 	if s.adminToken != "" {
-		s.controlRoutes(e)
+		control.RegisterHandlers(&routeMiddleware{e: e, prefix: controlBasePath, mw: api}, control.NewStrictHandler(controlHandlers{s}, nil))
 	}
 	return e
 }

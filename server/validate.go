@@ -24,8 +24,9 @@ type route struct {
 	param []string // path parameter names
 }
 
-// echoPath turns a document path (/v1/accounts/{id}) into echo's (/api/v1/accounts/:id).
-func echoPath(docPath string) (string, []string) {
+// echoPath turns a document path (/v1/accounts/{id}) under a base (/api) into echo's
+// (/api/v1/accounts/:id).
+func echoPath(base, docPath string) (string, []string) {
 	var params []string
 	parts := strings.Split(docPath, "/")
 	for i, p := range parts {
@@ -35,27 +36,27 @@ func echoPath(docPath string) (string, []string) {
 			parts[i] = ":" + name
 		}
 	}
-	return basePath + strings.Join(parts, "/"), params
+	return base + strings.Join(parts, "/"), params
 }
 
 func routeKey(method, echoPath string) string { return method + " " + echoPath }
 
-// buildRoutes indexes the document's operations by echo method and path.
-func (s *Server) buildRoutes() {
-	s.routes = map[string]*route{}
-	allowed := map[string][]string{}
-	for _, op := range s.doc.Operations {
-		p, params := echoPath(op.Path)
+// addRoutes indexes a document's operations by echo method and path.
+func (s *Server) addRoutes(base string, doc *spec.Document) {
+	if s.routes == nil {
+		s.routes, s.allowed = map[string]*route{}, map[string]string{}
+	}
+	for _, op := range doc.Operations {
+		p, params := echoPath(base, op.Path)
 		s.routes[routeKey(op.Method, p)] = &route{
 			op:    op,
 			param: params,
-			kin:   &routers.Route{Spec: s.doc.T, Path: op.Path, PathItem: op.PathItem, Method: op.Method, Operation: op.Operation},
+			kin:   &routers.Route{Spec: doc.T, Path: op.Path, PathItem: op.PathItem, Method: op.Method, Operation: op.Operation},
 		}
-		allowed[p] = append(allowed[p], op.Method)
-	}
-	s.allowed = map[string]string{}
-	for p, ms := range allowed {
-		s.allowed[p] = strings.Join(ms, ", ")
+		if s.allowed[p] != "" {
+			s.allowed[p] += ", "
+		}
+		s.allowed[p] += op.Method
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/qrapi/qrapi/gen"
+	"github.com/qrapi/qrapi/gen/control"
 )
 
 // Vendor extensions that every operation carries.
@@ -46,9 +47,21 @@ func Load() (*Document, error) {
 	return New(t)
 }
 
+// LoadControl parses the control API's document (openapi-control.yaml), whose operations
+// are not IBM's and carry no IAM actions or audit events.
+func LoadControl() (*Document, error) {
+	t, err := control.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("spec: load embedded control document: %w", err)
+	}
+	return newDocument(t, false)
+}
+
 // New validates t and indexes its operations. Every operation must name its IAM actions
 // and audit events: the server cannot enforce or record what the document does not say.
-func New(t *openapi3.T) (*Document, error) {
+func New(t *openapi3.T) (*Document, error) { return newDocument(t, true) }
+
+func newDocument(t *openapi3.T, iam bool) (*Document, error) {
 	if err := t.Validate(context.Background(), openapi3.EnableExamplesValidation()); err != nil {
 		return nil, fmt.Errorf("spec: invalid document: %w", err)
 	}
@@ -62,12 +75,14 @@ func New(t *openapi3.T) (*Document, error) {
 				PathItem:  item,
 				Operation: op,
 			}
-			var err error
-			if o.IAMActions, err = stringList(op, ExtIAMActions); err != nil {
-				return nil, err
-			}
-			if o.AuditEvents, err = stringList(op, ExtAuditEvents); err != nil {
-				return nil, err
+			if iam {
+				var err error
+				if o.IAMActions, err = stringList(op, ExtIAMActions); err != nil {
+					return nil, err
+				}
+				if o.AuditEvents, err = stringList(op, ExtAuditEvents); err != nil {
+					return nil, err
+				}
 			}
 			d.Operations = append(d.Operations, o)
 			d.byID[o.ID] = o

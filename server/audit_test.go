@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+type auditLine struct {
+	Action    string                   `json:"action"`
+	Outcome   string                   `json:"outcome"`
+	Severity  string                   `json:"severity"`
+	Reason    struct{ ReasonCode int } `json:"reason"`
+	Initiator struct {
+		ID   string `json:"id"`
+		Host struct {
+			Address string `json:"address"`
+			Agent   string `json:"agent"`
+		} `json:"host"`
+	} `json:"initiator"`
+	Target struct {
+		ID      string `json:"id"`
+		TypeURI string `json:"typeURI"`
+	} `json:"target"`
+	EventTime     string `json:"eventTime"`
+	CorrelationID string `json:"correlationId"`
+	Message       string `json:"message"`
+}
+
+func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
+	h := newHarness(t)
+	tokens := map[string]string{}
+	for _, k := range allKeys {
+		tokens[k] = h.token(k)
+	}
+	admin, reader := tokens[keyAdmin], tokens[keyReader]
+	js := map[string]string{"Service-CRN": crnA1, "Content-Type": "application/json"}
+	calls := []struct {
+		method, path, token string
+		hdr                 map[string]string
+		body                string
+		action, outcome     string
+		status              int
+		initiator           string
+	}{
+		{"GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, "", "quantum-computing.instance.read", "success", 200, "IBMid-demo-admin"},
+		{"GET", "/api/v1/instance", "", map[string]string{"Service-CRN": crnA1}, "", "quantum-computing.instance.read", "failure", 401, "unknown"},
+		{"GET", "/api/v1/instance", "forged.token.value", map[string]string{"Service-CRN": crnA1}, "", "quantum-computing.instance.read", "failure", 401, "unknown"},
+		{"GET", "/api/v1/instances/configuration", reader, map[string]string{"Service-CRN": crnA2}, "", "quantum-computing.instance.configuration.read", "failure", 403, "IBMid-demo-reader"},
+		{"PUT", "/api/v1/instances/configuration", admin, js, `{"instance_limit": 600}`, "quantum-computing.instance.configuration.update", "success", 204, "IBMid-demo-admin"},
+		{"PUT", "/api/v1/instances/configuration", admin, js, `{"instance_limit": 1}`, "quantum-computing.instance.configuration.update", "failure", 409, "IBMid-demo-admin"},
+		{"PUT", "/api/v1/instances/configuration", admin, js, `{"instance_limit": "x"}`, "quantum-computing.instance.configuration.update", "failure", 400, "IBMid-demo-admin"},
+		{"PUT", "/api/v1/instances/configuration", admin, js, `{"pad":"` + strings.Repeat("x", 1<<20) + `"}`, "quantum-computing.instance.configuration.update", "failure", 413, "unknown"},
+		{"GET", "/api/v1/instances/usage", admin, map[string]string{"Service-CRN": crnAMiss}, "", "quantum-computing.instance-usage.read", "failure", 404, "IBMid-demo-admin"},
+		{"GET", "/api/v1/instances/usage", admin, map[string]string{"Service-CRN": "crn:bad"}, "", "quantum-computing.instance-usage.read", "failure", 400, "IBMid-demo-admin"},
+		{"GET", "/api/v1/accounts/" + acctDemo, admin, nil, "", "quantum-computing.account-configuration.read", "success", 200, "IBMid-demo-admin"},
+		{"GET", "/api/v1/accounts/" + acctOther, admin, nil, "", "quantum-computing.account-configuration.read", "failure", 404, "IBMid-demo-admin"},
+	}
+	var bodies []string
+	var traces []string
+	for _, c := range calls {
+		resp, b := h.do(c.method, c.path, c.token, c.hdr, c.body)
+		if resp.StatusCode != c.status {
+			t.Fatalf("%s %s: %d, want %d: %s", c.method, c.path, resp.StatusCode, c.status, b)
+		}
+		bodies = append(bodies, string(b))
+		traces = append(traces, resp.Header.Get("X-Correlation-ID"))
+	}
+	// Calls outside the five operations emit nothing.
+	h.do("GET", "/healthz", "", nil, "")
+	h.do("GET", "/api/v1/unknown", admin, nil, "")
+
+	var events []auditLine
+	sc := bufio.NewScanner(strings.NewReader(h.audit.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev auditLine
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("audit line is not JSON: %v", err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) != len(calls) {
+		t.Fatalf("%d audit events for %d calls:\n%s", len(events), len(calls), h.audit.String())
+	}
+	for i, c := range calls {
+		ev := events[i]
+		if ev.Action != c.action || ev.Outcome != c.outcome || ev.Reason.ReasonCode != c.status || ev.CorrelationID != traces[i] || ev.Initiator.ID != c.initiator {
+			t.Errorf("call %d (%s %s %d): event %+v", i, c.method, c.path, c.status, ev)
+		}
+		if ev.Initiator.Host.Address != "127.0.0.1" || ev.Initiator.Host.Agent == "" || ev.EventTime == "" || ev.Message == "" || ev.Target.ID == "" || ev.Severity == "" {
+			t.Errorf("call %d: incomplete event %+v", i, ev)
+		}
+	}
+	if events[0].Target.ID != crnA1 || events[10].Target.ID != "a/"+acctDemo || events[10].Target.TypeURI != "quantum-computing/account" {
+		t.Errorf("targets: %q %q %q", events[0].Target.ID, events[10].Target.ID, events[10].Target.TypeURI)
+	}
+	if events[1].Severity != "critical" || events[0].Severity != "normal" || events[4].Severity != "warning" {
+		t.Errorf("severities: %s %s %s", events[1].Severity, events[0].Severity, events[4].Severity)
+	}
+
+	// No token and no API key anywhere a person or a log shipper can read.
+	h.srv.FlushAudit()
+	stored, err := h.store.AuditEvents(t.Context(), auditFilterAll)
+	if err != nil || len(stored) != len(calls) {
+		t.Fatalf("kept audit events: %d, %v", len(stored), err)
+	}
+	var keptJSON strings.Builder
+	for _, r := range stored {
+		keptJSON.Write(r.JSON)
+	}
+	everything := h.logs.String() + h.audit.String() + strings.Join(bodies, "") + keptJSON.String()
+	for k, tok := range tokens {
+		if strings.Contains(everything, k) {
+			t.Errorf("API key %s… leaked", k[:12])
+		}
+		if strings.Contains(everything, tok) || strings.Contains(everything, strings.Split(tok, ".")[2]) {
+			t.Errorf("token of %s… leaked", k[:12])
+		}
+	}
+	if strings.Contains(everything, "forged.token.value") {
+		t.Error("a forged token was repeated")
+	}
+}

@@ -1,0 +1,133 @@
+package server_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/go-sdk-core/v5/core"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// IBM's own Go SDK core, its IamAuthenticator pointed at the emulated IAM endpoint, gets a
+// token that the API takes.
+func TestGoSDKCoreIamAuthenticator(t *testing.T) {
+	h := newHarness(t)
+	auth, err := core.NewIamAuthenticatorBuilder().SetApiKey(keyAdmin).SetURL(h.url).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.GetToken()
+	if err != nil {
+		t.Fatalf("IamAuthenticator against /identity/token: %v", err)
+	}
+	req, _ := http.NewRequest("GET", h.url+"/api/v1/instance", nil)
+	req.Header.Set("Service-CRN", crnA1)
+	if err := auth.Authenticate(req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Header.Get("Authorization") != "Bearer "+tok {
+		t.Fatalf("Authorization %q", req.Header.Get("Authorization"))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d with the SDK's token", resp.StatusCode)
+	}
+	// A wrong key fails through the SDK with IAM's answer.
+	bad, _ := core.NewIamAuthenticatorBuilder().SetApiKey("not-a-key-of-anyone-at-all").SetURL(h.url).Build()
+	if _, err := bad.GetToken(); err == nil || !strings.Contains(err.Error(), "Provided API key could not be found") {
+		t.Fatalf("wrong key: %v", err)
+	}
+}
+
+func TestTokenEndpoint(t *testing.T) {
+	h := newHarness(t)
+	resp, err := http.PostForm(h.url+"/identity/token", url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {keyViewer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr map[string]any
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tr["token_type"] != "Bearer" || tr["refresh_token"] != "not_supported" || tr["expires_in"] != 3600.0 || tr["scope"] == nil {
+		t.Fatalf("token answer: %d %v", resp.StatusCode, tr)
+	}
+	if exp := int64(tr["expiration"].(float64)); exp < h.clock.Now().Add(59*time.Minute).Unix() || exp > h.clock.Now().Add(61*time.Minute).Unix() {
+		t.Fatalf("expiration %d is not an hour from now", exp)
+	}
+	// The token carries the principal and its account.
+	parts := strings.Split(tr["access_token"].(string), ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	json.Unmarshal(payload, &claims)
+	if claims["sub"] != "iam-ServiceId-demo-viewer" || claims["account"].(map[string]any)["bss"] != acctDemo {
+		t.Fatalf("claims %v", claims)
+	}
+
+	for name, c := range map[string]struct {
+		form   url.Values
+		status int
+		code   string
+	}{
+		"wrong key":     {url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {"nobody-has-this-api-key-x"}}, 400, "BXNIM0415E"},
+		"no key":        {url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}}, 400, "BXNIM0109E"},
+		"wrong grant":   {url.Values{"grant_type": {"password"}, "apikey": {keyAdmin}}, 400, "BXNIM0103E"},
+		"no grant type": {url.Values{"apikey": {keyAdmin}}, 400, "BXNIM0109E"},
+	} {
+		resp, err := http.PostForm(h.url+"/identity/token", c.form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ie map[string]any
+		json.NewDecoder(resp.Body).Decode(&ie)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || ie["errorCode"] != c.code || ie["errorMessage"] == "" {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, ie)
+		}
+	}
+}
+
+func TestExpiredAndForgedTokensAreRefused(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token(keyAdmin)
+	get := func(token string) (*http.Response, []byte) {
+		return h.do("GET", "/api/v1/instance", token, map[string]string{"Service-CRN": crnA1}, "")
+	}
+	if resp, _ := get(tok); resp.StatusCode != 200 {
+		t.Fatalf("fresh token: %d", resp.StatusCode)
+	}
+	h.clock.Add(time.Hour + time.Minute)
+	resp, b := get(tok)
+	ec := checkError(t, resp, b, 401, "unauthorized")
+	if !strings.Contains(ec.Errors[0].Message, "expired") {
+		t.Errorf("an expired token should be called expired: %s", b)
+	}
+
+	fresh := h.token(keyAdmin)
+	parts := strings.Split(fresh, ".")
+	var claims jwt.MapClaims
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	json.Unmarshal(payload, &claims)
+	forgedKey, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte("someone else's key"))
+	noneAlg, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	claims["sub"] = "IBMid-demo-other"
+	tamperedPayload, _ := json.Marshal(claims)
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(tamperedPayload) + "." + parts[2]
+	for name, tok := range map[string]string{"other key": forgedKey, "alg none": noneAlg, "tampered claims": tampered, "garbage": "abc.def.ghi", "truncated": fresh[:len(fresh)-5]} {
+		resp, b := get(tok)
+		checkError(t, resp, b, 401, "unauthorized")
+		if strings.Contains(string(b), tok) {
+			t.Errorf("%s: the error repeats the token", name)
+		}
+	}
+	resp, b = h.do("GET", "/api/v1/instance", "", map[string]string{"Service-CRN": crnA1, "Authorization": "Basic dXNlcjpwYXNz"}, "")
+	checkError(t, resp, b, 401, "unauthorized")
+}
