@@ -212,6 +212,7 @@ func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 		orig := c.Response().Writer
 		rec := &recorder{ResponseWriter: orig, header: orig.Header(), status: http.StatusOK}
 		c.Response().Writer = rec
+		defer func() { c.Response().Writer = orig }()
 		err := next(c)
 		if err != nil {
 			s.writeError(c, err)

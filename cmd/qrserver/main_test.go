@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as qrserver, so the durability test can kill -9 a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("QRSERVER_TEST_CHILD") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	demoKey = "qrdemo-admin-key-0123456789abcdefghijklmnop"
+	demoCRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::"
+)
+
+var servingLine = regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)/api`)
+
+// startChild starts qrserver as a child process on a free loopback port and returns its
+// base URL once it answers.
+func startChild(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "QRSERVER_TEST_CHILD=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case base := <-found:
+		return cmd, base
+	case <-time.After(30 * time.Second):
+		t.Fatal("qrserver did not start within 30s")
+	}
+	return nil, ""
+}
+
+func token(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.PostForm(base+"/identity/token", url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {demoKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr struct{ AccessToken string `json:"access_token"` }
+	json.NewDecoder(resp.Body).Decode(&tr)
+	if tr.AccessToken == "" {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+	return tr.AccessToken
+}
+
+func call(t *testing.T, method, url, tok, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Service-CRN", demoCRN)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A PUT that answered 204 survives kill -9 and a restart on the same database, and so do
+// the tokens issued before (the signing key is kept).
+func TestPutSurvivesKill9(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "qr.db")
+	seedFile := filepath.Join("..", "..", "seed", "demo.yaml")
+	cmd, base := startChild(t, "--db", db, "--seed", seedFile)
+	tok := token(t, base)
+	if st, b := call(t, "PUT", base+"/api/v1/instances/configuration", tok, `{"instance_limit": 4242}`); st != 204 {
+		t.Fatalf("PUT: %d %s", st, b)
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown, no flush
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	_, base = startChild(t, "--db", db, "--seed", seedFile)
+	st, b := call(t, "GET", base+"/api/v1/instances/configuration", tok, "")
+	if st != 200 || b != `{"instance_limit":4242}`+"\n" {
+		t.Fatalf("after kill -9 and restart: %d %s", st, b)
+	}
+}
+
+// run shuts down on cancel, and the flags fall back to the environment.
+func TestRunFlagsEnvAndShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	var stderr strings.Builder
+	env := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml"), "QRSERVER_LOG_FORMAT": "json"}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &syncWriter{w: &stderr}, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v", err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after cancel: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+		t.Fatalf("no JSON log of the shutdown: %s", stderr.String())
+	}
+
+	for _, args := range [][]string{{"--log-format", "xml"}, {"extra"}, {"--default-active-ttl", "99999"}} {
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard, nil)
+		if err == nil || exitCode(err) != 2 {
+			t.Errorf("%v: %v (exit %d), want a usage error", args, err, exitCode(err))
+		}
+	}
+	var help strings.Builder
+	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &help, nil); exitCode(err) != 2 || !strings.Contains(help.String(), "QRSERVER_ADDR") {
+		t.Errorf("--help: %v %s", err, help.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

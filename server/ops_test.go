@@ -1,0 +1,84 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/server"
+)
+
+func TestOperationsEndpoints(t *testing.T) {
+	h := newHarness(t)
+	admin := h.token(keyAdmin)
+	h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, "")
+
+	if resp, b := h.do("GET", "/healthz", "", nil, ""); resp.StatusCode != 200 || !strings.Contains(string(b), "ok") {
+		t.Fatalf("healthz: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := h.do("GET", "/readyz", "", nil, ""); resp.StatusCode != 200 {
+		t.Fatalf("readyz: %d", resp.StatusCode)
+	}
+	resp, b := h.do("GET", "/metrics", "", nil, "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `qrserver_requests_total{operation="get_instance",status="200"} 1`) ||
+		!strings.Contains(string(b), `qrserver_request_duration_seconds_bucket{operation="get_instance"`) {
+		t.Fatalf("metrics: %d %s", resp.StatusCode, b)
+	}
+	resp, b = h.do("GET", "/openapi.json", "", nil, "")
+	var doc map[string]any
+	if resp.StatusCode != 200 || json.Unmarshal(b, &doc) != nil || doc["openapi"] != "3.0.3" || !strings.Contains(string(b), `"operationId":"get_instance"`) {
+		t.Fatalf("openapi.json: %d", resp.StatusCode)
+	}
+	if resp, b := h.do("GET", "/openapi.yaml", "", nil, ""); resp.StatusCode != 200 || !strings.Contains(string(b), "operationId: replace_instance_configuration") {
+		t.Fatalf("openapi.yaml: %d", resp.StatusCode)
+	}
+	if resp, b := h.do("GET", "/docs/", "", nil, ""); resp.StatusCode != 200 || !strings.Contains(string(b), "swagger") || !strings.Contains(string(b), "/openapi.json") {
+		t.Fatalf("docs: %d %.200s", resp.StatusCode, b)
+	}
+}
+
+// brokenStore returns an instance the document does not allow (an empty backend name).
+type brokenStore struct{ domain.Store }
+
+func (b brokenStore) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
+	in, err := b.Store.Instance(ctx, crn)
+	if in != nil {
+		in.Backends = append(in.Backends, "")
+	}
+	return in, err
+}
+
+func TestAnAnswerThatBreaksTheDocumentIsA500(t *testing.T) {
+	h := newHarness(t, func(c *server.Config) { c.Store = brokenStore{c.Store} })
+	admin := h.token(keyAdmin)
+	resp, b := h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, "")
+	ec := checkError(t, resp, b, 500, "response_validation_failed")
+	if !strings.Contains(ec.Errors[0].Message, "openapi.yaml") {
+		t.Fatalf("the 500 should say the answer broke the document: %s", b)
+	}
+	if !strings.Contains(h.logs.String(), "answer breaks openapi.yaml") || !strings.Contains(h.logs.String(), ec.Trace) {
+		t.Fatalf("the violation is not logged with its trace")
+	}
+	// Without response validation, the same answer goes out as is.
+	off := newHarness(t, func(c *server.Config) { c.Store = brokenStore{c.Store}; c.ValidateResponses = false })
+	resp, b = off.do("GET", "/api/v1/instance", off.token(keyAdmin), map[string]string{"Service-CRN": crnA1}, "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `""`) {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}
+
+func TestPanicIsA500(t *testing.T) {
+	h := newHarness(t, func(c *server.Config) { c.Store = panickyStore{c.Store} })
+	admin := h.token(keyAdmin)
+	resp, b := h.do("GET", "/api/v1/instances/usage", admin, map[string]string{"Service-CRN": crnA1}, "")
+	checkError(t, resp, b, 500, "internal")
+	if !strings.Contains(h.logs.String(), "panic") {
+		t.Fatal("the panic is not logged")
+	}
+}
+
+type panickyStore struct{ domain.Store }
+
+func (panickyStore) Instance(context.Context, string) (*domain.Instance, error) { panic("boom") }

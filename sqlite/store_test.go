@@ -1,0 +1,106 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/seed"
+	"github.com/qrapi/qrapi/sqlite"
+)
+
+const crnA1 = "crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::"
+
+// State written to a file survives closing and reopening: the schema is not re-applied,
+// the data and the signing key stay.
+func TestReopenKeepsStateAndKey(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty, _ := s.Empty(ctx); !empty {
+		t.Fatal("a new database is not empty")
+	}
+	if err := s.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(77)
+	if err := s.SetInstanceLimit(ctx, crnA1, &limit); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := s.SigningKey(ctx)
+	s.Close()
+
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	in, err := s.Instance(ctx, crnA1)
+	if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != 77 || in.UsagePeriod == nil || in.ConsumedSeconds != 30 {
+		t.Fatalf("after reopen: %+v %v", in, err)
+	}
+	key2, _ := s.SigningKey(ctx)
+	if len(key) != 32 || !bytes.Equal(key, key2) {
+		t.Fatal("the signing key changed")
+	}
+	if empty, _ := s.Empty(ctx); empty {
+		t.Fatal("reopened database is empty")
+	}
+}
+
+func TestStoreRulesAndNotFound(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	low := int64(10)
+	if err := s.SetInstanceLimit(ctx, crnA1, &low); domain.ErrorCode(err) != domain.ECONFLICT {
+		t.Fatalf("limit below consumed: %v", err)
+	}
+	if _, err := s.Instance(ctx, "crn:none"); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("missing instance: %v", err)
+	}
+	if _, err := s.Account(ctx, "nobody"); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("missing account: %v", err)
+	}
+	if _, err := s.RecordUsage(ctx, crnA1, -1); domain.ErrorCode(err) != domain.EINVALID {
+		t.Fatalf("negative usage: %v", err)
+	}
+	if _, err := s.PrincipalByAPIKey(ctx, "qrdemo-admin-key-0123456789abcdefghijklmnop"); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := s.Account(ctx, "8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b")
+	if err != nil || !acct.Configured || len(acct.Plans) != 3 || acct.Plans[0].PlanID != "flex-plan-id-1" || acct.Plans[0].StartTime == nil {
+		t.Fatalf("account: %+v %v", acct, err)
+	}
+
+	now := time.Now()
+	for i, a := range []string{"x.read", "x.read", "y.update"} {
+		outcome := "success"
+		if i == 1 {
+			outcome = "failure"
+		}
+		if err := s.AppendAudit(ctx, domain.AuditRecord{Time: now, Action: a, Outcome: outcome, InitiatorID: "u", TargetCRN: crnA1, CorrelationID: "c", JSON: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := s.AuditEvents(ctx, domain.AuditFilter{Action: "x.read", Outcome: "failure"})
+	if len(got) != 1 {
+		t.Fatalf("filtered: %d", len(got))
+	}
+	got, _ = s.AuditEvents(ctx, domain.AuditFilter{Limit: 2})
+	if len(got) != 2 || got[0].Action != "x.read" {
+		t.Fatalf("limited: %+v", got)
+	}
+}
