@@ -91,7 +91,7 @@ func newAuditor(log *slog.Logger, sink io.Writer, store domain.Store) *auditor {
 	return a
 }
 
-func (a *auditor) emit(ev *AuditEvent, principalID, target string) {
+func (a *auditor) emit(ev *AuditEvent, at time.Time, principalID, target string) {
 	line, err := json.Marshal(ev)
 	if err != nil {
 		a.log.Error("audit event not encoded", "error", err)
@@ -99,14 +99,15 @@ func (a *auditor) emit(ev *AuditEvent, principalID, target string) {
 	}
 	if a.sink != nil {
 		a.mu.Lock()
-		_, err = a.sink.Write(append(line, '\n'))
+		line = append(line, '\n')
+		_, err = a.sink.Write(line)
+		line = line[:len(line)-1]
 		a.mu.Unlock()
 		if err != nil {
 			a.log.Error("audit sink write failed", "error", err)
 		}
 	}
-	t, _ := time.Parse(auditTimeLayout, ev.EventTime)
-	a.queue <- domain.AuditRecord{Time: t, Action: ev.Action, Outcome: ev.Outcome, InitiatorID: principalID, TargetCRN: target, CorrelationID: ev.CorrelationID, JSON: line}
+	a.queue <- domain.AuditRecord{Time: at, Action: ev.Action, Outcome: ev.Outcome, InitiatorID: principalID, TargetCRN: target, CorrelationID: ev.CorrelationID, JSON: line}
 }
 
 func (a *auditor) run() {
@@ -205,12 +206,13 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	status := c.Response().Status
 	r := c.Request()
+	at := s.now()
 	ev := &AuditEvent{
 		Outcome:       "success",
 		Reason:        AuditReason{ReasonCode: status, ReasonType: http.StatusText(status)},
 		Severity:      "normal",
 		Observer:      AuditObserver{Name: "ActivityTracker"},
-		EventTime:     s.now().UTC().Format(auditTimeLayout),
+		EventTime:     at.UTC().Format(auditTimeLayout),
 		CorrelationID: rs.trace,
 		DataEvent:     true,
 		Initiator: AuditInitiator{
@@ -236,7 +238,7 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	target := rs.resource.String()
 	if rs.resource.AccountID == "" {
 		// Refused before the target was parsed: name what the request asked for.
-		target = truncate(r.Header.Get("Service-CRN"), 256)
+		target = truncate(r.Header.Get(headerServiceCRN), 256)
 		if id := c.Param("id"); id != "" {
 			target = "a/" + truncate(id, 64)
 		}
@@ -260,7 +262,7 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	if ev.Outcome == "failure" {
 		ev.Message += " -failure"
 	}
-	s.auditor.emit(ev, principalID, target)
+	s.auditor.emit(ev, at, principalID, target)
 }
 
 func truncate(s string, n int) string {

@@ -78,6 +78,7 @@ func (h controlHandlers) ResetState(ctx context.Context, _ control.ResetStateReq
 	if err := h.s.store.Load(ctx, h.s.seed); err != nil {
 		return nil, err
 	}
+	h.s.forgetIdentities()
 	return control.ResetState204Response{}, nil
 }
 

@@ -58,25 +58,45 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return unauthorized("The Authorization header must be Bearer <IAM access token>.")
 	}
-	p, err := s.verifyToken(ctx, strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	id, err := s.identityOf(ctx, token)
 	if err != nil {
 		return err
 	}
 	if rs := stateFrom(ctx); rs != nil {
-		rs.principal = p
+		rs.principal, rs.policies = id.principal, id.policies
 	}
 	return nil
 }
 
-// verifyToken checks a token and returns its principal, who must still exist.
-func (s *Server) verifyToken(ctx context.Context, token string) (*domain.Principal, error) {
-	var claims tokenClaims
-	_, err := s.jwtParser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return s.signingKey, nil })
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, unauthorized("The IAM access token has expired: request a new one.")
-	case err != nil:
-		return nil, unauthorized("The IAM access token is not valid.")
+// identity is a verified token's principal and policies.
+type identity struct {
+	principal *domain.Principal
+	policies  []domain.Policy
+	expires   time.Time // the token's expiry
+	checked   time.Time // when the principal and policies were read
+}
+
+// identityCacheTTL bounds how long a principal's policies are reused before being read
+// again; identityCacheSize bounds the memory the cache takes.
+const (
+	identityCacheTTL  = 30 * time.Second
+	identityCacheSize = 4096
+)
+
+// identityOf verifies a token and reads its principal and policies, reusing both for a
+// short while: signature checks and two queries per request were most of its cost.
+func (s *Server) identityOf(ctx context.Context, token string) (*identity, error) {
+	now := s.now()
+	s.idMu.RLock()
+	id, ok := s.idCache[token]
+	s.idMu.RUnlock()
+	if ok && now.Before(id.expires) && now.Sub(id.checked) < identityCacheTTL {
+		return id, nil
+	}
+	claims, err := s.verifyToken(token)
+	if err != nil {
+		return nil, err
 	}
 	p, err := s.store.Principal(ctx, claims.Subject)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
@@ -85,7 +105,38 @@ func (s *Server) verifyToken(ctx context.Context, token string) (*domain.Princip
 	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	policies, err := s.store.Policies(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	id = &identity{principal: p, policies: policies, expires: claims.ExpiresAt.Time, checked: now}
+	s.idMu.Lock()
+	if len(s.idCache) >= identityCacheSize {
+		clear(s.idCache)
+	}
+	s.idCache[token] = id
+	s.idMu.Unlock()
+	return id, nil
+}
+
+// forgetIdentities drops every cached identity, after the principals or policies changed.
+func (s *Server) forgetIdentities() {
+	s.idMu.Lock()
+	clear(s.idCache)
+	s.idMu.Unlock()
+}
+
+// verifyToken checks a token's signature, issuer and expiry.
+func (s *Server) verifyToken(token string) (*tokenClaims, error) {
+	var claims tokenClaims
+	_, err := s.jwtParser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return s.signingKey, nil })
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, unauthorized("The IAM access token has expired: request a new one.")
+	case err != nil:
+		return nil, unauthorized("The IAM access token is not valid.")
+	}
+	return &claims, nil
 }
 
 // issueToken signs an access token for a principal.
@@ -125,12 +176,8 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		rs.resource = res
-		policies, err := s.store.Policies(c.Request().Context(), rs.principal.ID)
-		if err != nil {
-			return err
-		}
 		for _, action := range rs.op.IAMActions {
-			if domain.Allowed(policies, action, res) {
+			if domain.Allowed(rs.policies, action, res) {
 				continue
 			}
 			if rs.op.Operation.Responses.Status(403) == nil {
@@ -149,7 +196,7 @@ func (s *Server) resourceOf(c echo.Context) (domain.Resource, error) {
 	if id := c.Param("id"); id != "" {
 		return domain.Resource{AccountID: id}, nil
 	}
-	crn, err := domain.ParseCRN(c.Request().Header.Get("Service-CRN"))
+	crn, err := domain.ParseCRN(c.Request().Header.Get(headerServiceCRN))
 	if err != nil {
 		return domain.Resource{}, err
 	}

@@ -33,7 +33,19 @@ func newMetrics() *metrics {
 	return m
 }
 
+// statusLabels are the status codes as label values, made once.
+var statusLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
 func (m *metrics) observe(op string, status int, d time.Duration) {
-	m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+	label := strconv.Itoa(status)
+	if status >= 0 && status < len(statusLabels) {
+		label = statusLabels[status]
+	}
+	m.requests.WithLabelValues(op, label).Inc()
 	m.latency.WithLabelValues(op).Observe(d.Seconds())
 }

@@ -19,11 +19,12 @@ import (
 // maxBodyBytes is the largest request body the server reads (1 MiB).
 const maxBodyBytes = 1 << 20
 
-// HeaderCorrelationID carries the request's trace id on every answer.
-const HeaderCorrelationID = "X-Correlation-ID"
-
-// HeaderAPIVersion carries the API version that answered.
-const HeaderAPIVersion = "IBM-API-Version"
+// Headers, spelt in Go's canonical form so that setting and reading them allocates nothing.
+const (
+	HeaderCorrelationID = "X-Correlation-Id" // the request's trace id, on every answer
+	HeaderAPIVersion    = "Ibm-Api-Version"  // the API version that answered
+	headerServiceCRN    = "Service-Crn"
+)
 
 // reqState is what the steps of one request learn and pass on: made by the first step,
 // filled in by routing, validation and IAM, read by audit, logging and the handlers.
@@ -32,6 +33,7 @@ type reqState struct {
 	start      time.Time
 	op         *spec.Operation
 	principal  *domain.Principal
+	policies   []domain.Policy
 	resource   domain.Resource
 	apiVersion string
 	errCode    string // the error container's code, if the answer was an error

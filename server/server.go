@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -65,6 +66,8 @@ type Server struct {
 	adminToken  string
 	seed        *domain.Seed
 	now         func() time.Time
+	idMu        sync.RWMutex
+	idCache     map[string]*identity
 	specJSON    []byte
 	specYAML    []byte
 }
@@ -77,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		store: cfg.Store, doc: cfg.Doc, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
 		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, seed: cfg.Seed, now: cfg.Now,
-		metrics: newMetrics(),
+		metrics: newMetrics(), idCache: map[string]*identity{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

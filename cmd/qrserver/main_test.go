@@ -75,7 +75,9 @@ func token(t *testing.T, base string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var tr struct{ AccessToken string `json:"access_token"` }
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
 	json.NewDecoder(resp.Body).Decode(&tr)
 	if tr.AccessToken == "" {
 		t.Fatalf("no token: %d", resp.StatusCode)
@@ -129,7 +131,9 @@ func TestRunFlagsEnvAndShutdown(t *testing.T) {
 	var stderr strings.Builder
 	env := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml"), "QRSERVER_LOG_FORMAT": "json"}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &syncWriter{w: &stderr}, ready) }()
+	go func() {
+		done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, &syncWriter{w: &stderr}, ready)
+	}()
 	var addr string
 	select {
 	case addr = <-ready:

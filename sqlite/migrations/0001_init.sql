@@ -24,7 +24,7 @@ CREATE TABLE instances (
     crn                      TEXT PRIMARY KEY,
     account_id               TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     plan_id                  TEXT NOT NULL,
-    backends                 TEXT NOT NULL,
+    backends                 TEXT NOT NULL, -- one backend name a line
     usage_allocation_seconds INTEGER,
     instance_limit           REAL,
     qctrl_enabled            INTEGER,
