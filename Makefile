@@ -6,6 +6,20 @@ GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
 all: build
 
+ADDR ?= 127.0.0.1:8080
+ADMIN_TOKEN ?= demo-admin-token
+
+## run: the reference server on $(ADDR) with the demo seed, the control API and an audit log
+run:
+	@mkdir -p data
+	@cat seed/demo.txt
+	$(GO) run ./cmd/qrserver --addr $(ADDR) --db data/qrserver.db --seed seed/demo.yaml \
+		--admin-token $(ADMIN_TOKEN) --audit-log data/audit.jsonl
+
+## bench: the whole-stack micro-benchmarks (get_instance, replace_instance_configuration)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./server/
+
 ## generate: regenerate gen/ from openapi.yaml (oapi-codegen, pinned in go.mod via tools.go)
 generate:
 	$(GO) generate ./...
