@@ -182,10 +182,16 @@ func TestReplaceInstanceConfiguration(t *testing.T) {
 		"field misspelt": `{"instance_limt":5}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp, b := h.do("PUT", "/api/v1/instances/configuration", admin, map[string]string{"Service-CRN": crnA1, "Content-Type": "application/json"}, body)
-			ec := checkError(t, resp, b, 400, "")
+			r, err := h.client.ReplaceInstanceConfigurationWithBodyWithResponse(ctx, &gen.ReplaceInstanceConfigurationParams{ServiceCRN: crnA1}, "application/json", strings.NewReader(body), bearer(admin))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec := checkError(t, r.HTTPResponse, r.Body, 400, "")
+			if r.JSON400 == nil {
+				t.Fatal("the generated client did not parse the 400")
+			}
 			if !strings.Contains(ec.Errors[0].Message, "instance_limit") {
-				t.Fatalf("message does not name the field: %s", b)
+				t.Fatalf("message does not name the field: %s", r.Body)
 			}
 			if got := limit(); got != `{"instance_limit":30}`+"\n" {
 				t.Fatalf("a 400 changed the limit: %s", got)
@@ -202,8 +208,14 @@ func TestReplaceInstanceConfiguration(t *testing.T) {
 	r = put(crnAMiss, nullable.NewNullableWithValue[int32](100), bearer(admin))
 	checkError(t, r.HTTPResponse, r.Body, 404, "instance_not_found")
 	big := `{"instance_limit":5,"pad":"` + strings.Repeat("x", 1<<20) + `"}`
-	resp, b = h.do("PUT", "/api/v1/instances/configuration", admin, map[string]string{"Service-CRN": crnA1, "Content-Type": "application/json"}, big)
-	checkError(t, resp, b, http.StatusRequestEntityTooLarge, "payload_too_large")
+	r, err := h.client.ReplaceInstanceConfigurationWithBodyWithResponse(ctx, &gen.ReplaceInstanceConfigurationParams{ServiceCRN: crnA1}, "application/json", strings.NewReader(big), bearer(admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkError(t, r.HTTPResponse, r.Body, http.StatusRequestEntityTooLarge, "payload_too_large")
+	if r.JSON413 == nil {
+		t.Fatal("the generated client did not parse the 413")
+	}
 	h.store.fail.Store(true)
 	r = put(crnA1, nullable.NewNullableWithValue[int32](100), bearer(admin))
 	checkError(t, r.HTTPResponse, r.Body, 500, "internal")

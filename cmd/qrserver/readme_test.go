@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The README's copy-paste curl lines, run as written against a server started with the
+// demo seed (only the address is changed, to a free loopback port).
+func TestReadmeCurlLines(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "<!-- readme-curl")
+	if !ok {
+		t.Fatal("README has no readme-curl block")
+	}
+	_, after, _ = strings.Cut(after, "```sh\n")
+	script, _, _ := strings.Cut(after, "```")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	env := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml")}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard, ready) }()
+	addr := <-ready
+	script = strings.Replace(script, "BASE=http://127.0.0.1:8080", "BASE=http://"+addr, 1)
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("README script: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`"plan_id":"plan-id-3"`,          // get_instance
+		`{"instance_limit":60}`,          // get_instance_configuration
+		"204\n204\n",                     // replace_instance_configuration, set and remove
+		`"usage_consumed_seconds":12`,    // get_usage
+		`"unallocated_usage_seconds":10`, // get_account
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("README script output lacks %s:\n%s", want, out)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
