@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/oapi-codegen/nullable"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for ErrorTargetType.
@@ -80,8 +79,8 @@ type ErrorContainer struct {
 	// StatusCode The HTTP status code of the answer.
 	StatusCode *int32 `json:"status_code,omitempty"`
 
-	// Trace The trace id of the request; the same value is sent in the X-Correlation-ID header.
-	Trace openapi_types.UUID `json:"trace"`
+	// Trace The trace id of the request; the same value is sent in the X-Correlation-ID header. (The reference server uses a UUID; the Handbook does not fix the form.)
+	Trace string `json:"trace"`
 }
 
 // ErrorModel One error of an error container.

@@ -1,0 +1,111 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Sentinel errors that errors.Is matches against an *Error by its status.
+var (
+	ErrBadRequest   = errors.New("bad request")
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrForbidden    = errors.New("forbidden")
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")
+	ErrTooLarge     = errors.New("request too large")
+	ErrServer       = errors.New("server error")
+)
+
+// ErrorItem is one entry of the API's error container.
+type ErrorItem struct {
+	Code     string
+	Message  string
+	MoreInfo string
+	Target   string // "field instance_limit", "header Service-CRN", or ""
+}
+
+// Error is a non-2xx answer of the API.
+type Error struct {
+	StatusCode int
+	Trace      string // the error container's trace, or the X-Correlation-ID header
+	Errors     []ErrorItem
+	Body       []byte // the raw answer
+}
+
+// Error is one line: the status, then each code and message.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	for _, it := range e.Errors {
+		fmt.Fprintf(&b, ": %s: %s", it.Code, it.Message)
+	}
+	if len(e.Errors) == 0 && len(e.Body) > 0 {
+		fmt.Fprintf(&b, ": %.200s", strings.TrimSpace(string(e.Body)))
+	}
+	if e.Trace != "" {
+		fmt.Fprintf(&b, " (trace %s)", e.Trace)
+	}
+	return b.String()
+}
+
+// Is matches the sentinel errors by status code.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrBadRequest:
+		return e.StatusCode == http.StatusBadRequest
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.StatusCode == http.StatusForbidden
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrConflict:
+		return e.StatusCode == http.StatusConflict
+	case ErrTooLarge:
+		return e.StatusCode == http.StatusRequestEntityTooLarge
+	case ErrServer:
+		return e.StatusCode >= 500
+	}
+	return false
+}
+
+// Code is the first error's code, or "".
+func (e *Error) Code() string {
+	if len(e.Errors) == 0 {
+		return ""
+	}
+	return e.Errors[0].Code
+}
+
+// newError reads an answer's error container, whatever its status.
+func newError(resp *http.Response, body []byte) *Error {
+	e := &Error{StatusCode: resp.StatusCode, Body: body, Trace: resp.Header.Get("X-Correlation-ID")}
+	var ec struct {
+		Trace  string `json:"trace"`
+		Errors []struct {
+			Code     string `json:"code"`
+			Message  string `json:"message"`
+			MoreInfo string `json:"more_info"`
+			Target   *struct {
+				Type string `json:"type"`
+				Name string `json:"name"`
+			} `json:"target"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &ec) == nil {
+		if ec.Trace != "" {
+			e.Trace = ec.Trace
+		}
+		for _, it := range ec.Errors {
+			item := ErrorItem{Code: it.Code, Message: it.Message, MoreInfo: it.MoreInfo}
+			if it.Target != nil {
+				item.Target = it.Target.Type + " " + it.Target.Name
+			}
+			e.Errors = append(e.Errors, item)
+		}
+	}
+	return e
+}
