@@ -243,7 +243,12 @@ type CallOption func(*call)
 type call struct {
 	crn        string
 	apiVersion string
+	raw        *[]byte
 }
+
+// CaptureBody stores the raw answer of this call in *body, for callers that show the
+// API's answer exactly as it came (qrctl --output json).
+func CaptureBody(body *[]byte) CallOption { return func(c *call) { c.raw = body } }
 
 // ForCRN sends this call for another instance.
 func ForCRN(crn string) CallOption { return func(c *call) { c.crn = crn } }
@@ -282,7 +287,7 @@ func (k *call) needCRN() error {
 }
 
 // answer reads an answer: the wanted status decodes into out (if any), any other is a *Error.
-func answer(resp *http.Response, err error, want int, out any) error {
+func (k *call) answer(resp *http.Response, err error, want int, out any) error {
 	if err != nil {
 		return err
 	}
@@ -290,6 +295,9 @@ func answer(resp *http.Response, err error, want int, out any) error {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("client: read answer: %w", err)
+	}
+	if k.raw != nil {
+		*k.raw = body
 	}
 	if resp.StatusCode != want {
 		return newError(resp, body)
@@ -311,7 +319,7 @@ func (c *Client) Instance(ctx context.Context, opts ...CallOption) (*gen.Instanc
 	}
 	var out gen.Instance
 	resp, err := c.api.GetInstance(ctx, &gen.GetInstanceParams{ServiceCRN: k.crn}, c.editor(k))
-	if err := answer(resp, err, http.StatusOK, &out); err != nil {
+	if err := k.answer(resp, err, http.StatusOK, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -325,7 +333,7 @@ func (c *Client) InstanceConfiguration(ctx context.Context, opts ...CallOption) 
 	}
 	var out gen.InstanceConfiguration
 	resp, err := c.api.GetInstanceConfiguration(ctx, &gen.GetInstanceConfigurationParams{ServiceCRN: k.crn}, c.editor(k))
-	if err := answer(resp, err, http.StatusOK, &out); err != nil {
+	if err := k.answer(resp, err, http.StatusOK, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -349,7 +357,7 @@ func (c *Client) replaceConfiguration(ctx context.Context, limit nullable.Nullab
 	}
 	resp, err := c.api.ReplaceInstanceConfiguration(ctx, &gen.ReplaceInstanceConfigurationParams{ServiceCRN: k.crn},
 		gen.InstanceConfigurationUpdate{InstanceLimit: limit}, c.editor(k))
-	return answer(resp, err, http.StatusNoContent, nil)
+	return k.answer(resp, err, http.StatusNoContent, nil)
 }
 
 // Usage is an instance's usage in its current period.
@@ -379,7 +387,7 @@ func (c *Client) Usage(ctx context.Context, opts ...CallOption) (*Usage, error) 
 	}
 	var out Usage
 	resp, err := c.api.GetUsage(ctx, &gen.GetUsageParams{ServiceCRN: k.crn}, c.editor(k))
-	if err := answer(resp, err, http.StatusOK, &out.InstanceUsage); err != nil {
+	if err := k.answer(resp, err, http.StatusOK, &out.InstanceUsage); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -406,7 +414,7 @@ func (c *Client) Account(ctx context.Context, id string, opts ...CallOption) (*g
 	}
 	var out gen.AccountConfiguration
 	resp, err := c.api.GetAccount(ctx, id, params, c.editor(k))
-	if err := answer(resp, err, http.StatusOK, &out); err != nil {
+	if err := k.answer(resp, err, http.StatusOK, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"regexp"
+	"sync"
+)
+
+// debugTransport prints each request and answer, with credentials redacted.
+type debugTransport struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	w    io.Writer
+}
+
+var (
+	redactAuth   = regexp.MustCompile(`(?mi)^(Authorization: \S+) .*$`)
+	redactAPIKey = regexp.MustCompile(`(apikey=)[^&\s]*`)
+	redactTokens = regexp.MustCompile(`("(?:access_token|refresh_token)"\s*:\s*")[^"]*`)
+)
+
+func redact(b []byte) []byte {
+	b = redactAuth.ReplaceAll(b, []byte("$1 [REDACTED]"))
+	b = redactAPIKey.ReplaceAll(b, []byte("${1}[REDACTED]"))
+	return redactTokens.ReplaceAll(b, []byte("${1}[REDACTED]"))
+}
+
+func (d *debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	dump, _ := httputil.DumpRequestOut(req, true)
+	d.mu.Lock()
+	fmt.Fprintf(d.w, "> %s\n", bytes.ReplaceAll(bytes.TrimSpace(redact(dump)), []byte("\n"), []byte("\n> ")))
+	d.mu.Unlock()
+	resp, err := d.next.RoundTrip(req)
+	if err != nil {
+		d.mu.Lock()
+		fmt.Fprintf(d.w, "! %v\n", err)
+		d.mu.Unlock()
+		return nil, err
+	}
+	dump, _ = httputil.DumpResponse(resp, true)
+	d.mu.Lock()
+	fmt.Fprintf(d.w, "< %s\n", bytes.ReplaceAll(bytes.TrimSpace(redact(dump)), []byte("\n"), []byte("\n< ")))
+	d.mu.Unlock()
+	return resp, nil
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/qrapi/qrapi/internal/reftest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+var traceID = regexp.MustCompile(`\(trace [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\)`)
+
+// qrctl runs the command in-process with an environment, returning exit code and output.
+func qrctl(env map[string]string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// Golden output of every command against the reference server, and the exit codes.
+func TestGoldenOutput(t *testing.T) {
+	rs, err := reftest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	env := map[string]string{
+		"QISKIT_IBM_URL":   rs.URL + "/api",
+		"IBM_IAM_URL":      rs.URL,
+		"QISKIT_IBM_TOKEN": reftest.KeyAdmin,
+		"QRCTL_CONFIG":     filepath.Join(t.TempDir(), "config.yaml"),
+	}
+	other := map[string]string{}
+	for k, v := range env {
+		other[k] = v
+	}
+	other["QISKIT_IBM_TOKEN"] = reftest.KeyOther
+
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+	}{
+		{"instance", env, []string{"instance", "--crn", reftest.CRNA1}, 0},
+		{"instance_json", env, []string{"instance", "--crn", reftest.CRNA1, "-o", "json"}, 0},
+		{"instance_page_example", other, []string{"instance", "--crn", reftest.CRNB1}, 0},
+		{"instance_page_example_json", other, []string{"instance", "--crn", reftest.CRNB1, "--output", "json"}, 0},
+		{"instance_deprecated_qctrl", other, []string{"instance", "--crn", reftest.CRNB2}, 0},
+		{"instance_config", env, []string{"instance", "config", "--crn", reftest.CRNA2}, 0},
+		{"instance_config_json", env, []string{"instance", "config", "--crn", reftest.CRNA2, "-o", "json"}, 0},
+		{"usage", env, []string{"usage", "--crn", reftest.CRNA1}, 0},
+		{"usage_json", env, []string{"usage", "--crn", reftest.CRNA2, "-o", "json"}, 0},
+		{"usage_yaml", env, []string{"usage", "--crn", reftest.CRNA2, "-o", "yaml"}, 0},
+		{"account", env, []string{"account", "--crn", reftest.CRNA1}, 0},
+		{"account_json", env, []string{"account", reftest.AcctDemo, "-o", "json"}, 0},
+		{"account_default_configuration", other, []string{"account", reftest.AcctOther}, 0},
+		{"set_limit", env, []string{"instance", "set-limit", "3600", "--crn", reftest.CRNA1}, 0},
+		{"set_limit_conflict", env, []string{"instance", "set-limit", "10", "--crn", reftest.CRNA1}, 1},
+		{"remove_limit", env, []string{"instance", "remove-limit", "--crn", reftest.CRNA2}, 0},
+		{"remove_limit_json", env, []string{"instance", "remove-limit", "--crn", reftest.CRNA2, "-o", "json"}, 0},
+		{"not_found", env, []string{"instance", "--crn", reftest.CRNAMiss}, 1},
+		{"forbidden", other, []string{"usage", "--crn", reftest.CRNA1}, 1},
+		{"account_hidden", other, []string{"account", reftest.AcctDemo}, 1},
+		{"bad_limit", env, []string{"instance", "set-limit", "ten", "--crn", reftest.CRNA1}, 2},
+		{"no_crn", env, []string{"usage"}, 2},
+		{"bad_output", env, []string{"usage", "--crn", reftest.CRNA1, "-o", "xml"}, 2},
+		{"unknown_command", env, []string{"instances"}, 2},
+		{"unknown_flag", env, []string{"usage", "--nope"}, 2},
+		{"no_credentials", map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"]}, []string{"usage", "--crn", reftest.CRNA1}, 2},
+		{"wrong_api_key", map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"], "IBM_IAM_URL": rs.URL, "QISKIT_IBM_URL": rs.URL + "/api"}, []string{"usage", "--crn", reftest.CRNA1, "--apikey", "nobody-has-this-key-0000"}, 1},
+		{"version", env, []string{"version"}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := qrctl(c.env, c.args...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.code, stdout, stderr)
+			}
+			got := "$ qrctl " + strings.Join(c.args, " ") + "\n" + stdout
+			if stderr != "" {
+				got += "--- stderr\n" + stderr
+			}
+			got = traceID.ReplaceAllString(strings.ReplaceAll(got, rs.URL, "http://127.0.0.1:PORT"), "(trace <trace>)")
+			path := filepath.Join("testdata", "golden", c.name+".txt")
+			if *update {
+				os.MkdirAll(filepath.Dir(path), 0o755)
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./cmd/qrctl -update)", err)
+			}
+			if got != string(want) {
+				t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+			}
+		})
+	}
+}
+
+// --output json prints exactly the API's answer.
+func TestJSONIsTheAPIsAnswer(t *testing.T) {
+	rs, err := reftest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": reftest.KeyOther, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	_, out, _ := qrctl(env, "instance", "--crn", reftest.CRNB1, "-o", "json")
+	page, err := os.ReadFile(filepath.Join("..", "..", "spec", "testdata", "examples", "000_get_instance_200.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	// The server writes keys in its own order; same keys, same values as the page.
+	for _, field := range []string{`"instance_limit":60.7`, `"instance_limit_seconds":"61"`, `"plan_id":"flex-plan-id-1"`, `"usage_allocation_seconds":"200"`, `"backends":["ibm_backend"]`} {
+		if !strings.Contains(compact(out), field) || !strings.Contains(compact(string(page)), field) {
+			t.Errorf("%s missing: %s", field, out)
+		}
+	}
+}
+
+func TestConfigSetGet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "qrctl", "config.yaml")
+	env := map[string]string{"QRCTL_CONFIG": path}
+	if code, out, _ := qrctl(env, "config", "set", "crn", reftest.CRNA1); code != 0 || !strings.Contains(out, reftest.CRNA1) {
+		t.Fatalf("set crn: %d %s", code, out)
+	}
+	if code, out, _ := qrctl(env, "config", "set", "apikey", "secret-api-key-1234"); code != 0 || strings.Contains(out, "secret-api-key") || !strings.Contains(out, "1234") {
+		t.Fatalf("set apikey: %d %s", code, out)
+	}
+	code, out, _ := qrctl(env, "config", "get")
+	if code != 0 || !strings.Contains(out, "crn = "+reftest.CRNA1) || strings.Contains(out, "secret-api-key") {
+		t.Fatalf("get: %d %s", code, out)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("config file mode: %v %v", fi.Mode(), err)
+	}
+	if code, _, _ := qrctl(env, "config", "set", "colour", "blue"); code != 2 {
+		t.Fatalf("unknown key: exit %d", code)
+	}
+
+	// The kept defaults are used: the CRN and key from the file reach the server.
+	rs, err := reftest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	qrctl(env, "config", "set", "apikey", reftest.KeyAdmin)
+	qrctl(env, "config", "set", "url", rs.URL+"/api")
+	qrctl(env, "config", "set", "iam-url", rs.URL)
+	if code, out, errOut := qrctl(env, "usage", "-o", "json"); code != 0 || !strings.Contains(out, `"plan_id":"plan-id-2"`) {
+		t.Fatalf("usage from config: %d %s %s", code, out, errOut)
+	}
+	// A flag beats the environment, which beats the file.
+	env["QISKIT_IBM_INSTANCE"] = reftest.CRNA2
+	if _, out, _ := qrctl(env, "usage", "-o", "json"); !strings.Contains(out, `"plan_id":"plan-id-3"`) {
+		t.Fatalf("env over file: %s", out)
+	}
+	if _, out, _ := qrctl(env, "usage", "-o", "json", "--crn", reftest.CRNA1); !strings.Contains(out, `"plan_id":"plan-id-2"`) {
+		t.Fatalf("flag over env: %s", out)
+	}
+}
+
+func TestDebugRedactsCredentials(t *testing.T) {
+	rs, err := reftest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": reftest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	code, _, errOut := qrctl(env, "instance", "--crn", reftest.CRNA1, "--debug")
+	if code != 0 || !strings.Contains(errOut, "> GET /api/v1/instance") || !strings.Contains(errOut, "< HTTP/1.1 200 OK") || !strings.Contains(errOut, "Authorization: Bearer [REDACTED]") {
+		t.Fatalf("debug output: %s", errOut)
+	}
+	if strings.Contains(errOut, reftest.KeyAdmin) || strings.Contains(errOut, "eyJ") {
+		t.Fatalf("debug output leaks a credential: %s", errOut)
+	}
+}
+
+func TestLoginAndCompletion(t *testing.T) {
+	rs, err := reftest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	env := map[string]string{"IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": reftest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	code, out, _ := qrctl(env, "login")
+	if code != 0 || !strings.Contains(out, "Expires") || !strings.Contains(out, "(in 1h0m0s)") || strings.Contains(out, "eyJ") {
+		t.Fatalf("login: %d %s", code, out)
+	}
+	if code, out, _ := qrctl(env, "login", "-o", "json"); code != 0 || !strings.Contains(out, `"expires_in":3600`) {
+		t.Fatalf("login json: %d %s", code, out)
+	}
+	if code, _, _ := qrctl(map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"]}, "login"); code != 2 {
+		t.Fatalf("login without a key: exit %d", code)
+	}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		if code, out, _ := qrctl(env, "completion", sh); code != 0 || !strings.Contains(out, "qrctl") {
+			t.Errorf("completion %s: %d", sh, code)
+		}
+	}
+	if code, _, _ := qrctl(env, "completion", "tcsh"); code != 2 {
+		t.Errorf("completion tcsh: exit %d", code)
+	}
+}
