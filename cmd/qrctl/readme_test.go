@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qrapi/qrapi/internal/reftest"
+)
+
+// The README's qrctl lines, run as written (in-process) against a reference server; only
+// the address in the exports is changed, to the test server's.
+func TestReadmeCommands(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "<!-- readme-qrctl")
+	if !ok {
+		t.Fatal("README has no readme-qrctl block")
+	}
+	_, after, _ = strings.Cut(after, "```sh\n")
+	block, _, _ := strings.Cut(after, "```")
+
+	rs, err := reftest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	env := map[string]string{"QRCTL_CONFIG": filepath.Join(t.TempDir(), "config.yaml")}
+	ran := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		line = strings.ReplaceAll(line, "http://127.0.0.1:8080", rs.URL)
+		if rest, ok := strings.CutPrefix(line, "export "); ok {
+			for _, kv := range strings.Fields(rest) {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = strings.Trim(v, "'")
+			}
+			continue
+		}
+		args := strings.Fields(strings.TrimPrefix(line, "qrctl "))
+		code, out, errOut := qrctl(env, args...)
+		if code != 0 || out == "" {
+			t.Errorf("%s: exit %d\n%s%s", line, code, out, errOut)
+		}
+		ran[args[0]] = true
+	}
+	for _, cmd := range []string{"login", "instance", "usage", "account", "config", "version", "completion"} {
+		if !ran[cmd] {
+			t.Errorf("the README shows no qrctl %s", cmd)
+		}
+	}
+	// The sample output shown is what `qrctl usage` prints for the demo.
+	_, sample, _ := strings.Cut(string(readme), "`qrctl usage` prints, for the demo:\n\n```\n")
+	sample, _, _ = strings.Cut(sample, "```")
+	fresh, err := reftest.Start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	env = map[string]string{"QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml"), "QISKIT_IBM_URL": fresh.URL + "/api", "IBM_IAM_URL": fresh.URL, "QISKIT_IBM_TOKEN": reftest.KeyAdmin, "QISKIT_IBM_INSTANCE": reftest.CRNA1}
+	if _, out, _ := qrctl(env, "usage"); out != sample {
+		t.Errorf("README sample differs:\n--- qrctl usage\n%s--- README\n%s", out, sample)
+	}
+}
