@@ -1,10 +1,11 @@
 package client_test
 
 import (
+	"github.com/qrapi/qrapi/internal/reftest"
+
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -13,16 +14,10 @@ func TestReadmeProgram(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program")
 	}
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	program, err := reftest.ReadmeBlock(filepath.Join("..", "README.md"), "readme-client", "go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(readme), "<!-- readme-client")
-	if !ok {
-		t.Fatal("README has no readme-client block")
-	}
-	_, after, _ = strings.Cut(after, "```go\n")
-	program, _, _ := strings.Cut(after, "```")
 
 	// Inside the module, so the program builds against this client.
 	dir, err := os.MkdirTemp("..", ".readme-program-")

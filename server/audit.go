@@ -132,36 +132,35 @@ func (a *auditor) run() {
 		}
 		batch = batch[:0]
 	}
+	// take adds whatever else is queued, without waiting; false once the queue is closed.
+	take := func() bool {
+		for len(batch) < 512 {
+			select {
+			case r, ok := <-a.queue:
+				if !ok {
+					return false
+				}
+				batch = append(batch, r)
+			default:
+				return true
+			}
+		}
+		return true
+	}
 	for {
 		select {
 		case r, ok := <-a.queue:
-			if !ok {
-				write()
-				return
-			}
-			batch = append(batch, r)
-			// Take whatever else is queued, then write it in one transaction.
-			for more := true; more && len(batch) < 512; {
-				select {
-				case r, ok := <-a.queue:
-					if !ok {
-						write()
-						return
-					}
-					batch = append(batch, r)
-				default:
-					more = false
-				}
+			if ok {
+				batch = append(batch, r)
+				ok = take() // then write it all in one transaction
 			}
 			write()
+			if !ok {
+				return
+			}
 		case ack := <-a.flush:
-			for more := true; more; {
-				select {
-				case r := <-a.queue:
-					batch = append(batch, r)
-				default:
-					more = false
-				}
+			for take() && len(batch) >= 512 {
+				write()
 			}
 			write()
 			close(ack)

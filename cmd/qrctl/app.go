@@ -220,18 +220,25 @@ func (a *app) client() (*client.Client, error) {
 	return c, nil
 }
 
-func (a *app) needCRN() error {
+// instanceClient is the client for a command on the instance, which needs its CRN.
+func (a *app) instanceClient() (*client.Client, error) {
 	if a.s.crn == "" {
-		return usageError{errors.New("no instance: give --crn (or " + client.EnvInstance + ")")}
+		return nil, usageError{errors.New("no instance: give --crn (or " + client.EnvInstance + ")")}
 	}
-	return nil
+	return a.client()
+}
+
+// shown prints the API's answer as is, unless the output is a table; it reports whether
+// it printed.
+func (a *app) shown(raw []byte) (bool, error) {
+	if a.s.output == "table" {
+		return false, nil
+	}
+	return true, printRaw(a.stdout, a.s.output, raw)
 }
 
 func (a *app) instance(cmd *cobra.Command, _ []string) error {
-	if err := a.needCRN(); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.instanceClient()
 	if err != nil {
 		return err
 	}
@@ -240,8 +247,8 @@ func (a *app) instance(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if a.s.output != "table" {
-		return printRaw(a.stdout, a.s.output, raw)
+	if done, err := a.shown(raw); done {
+		return err
 	}
 	rows := [][2]string{{"CRN", c.CRN()}}
 	if in.PlanId != nil {
@@ -277,10 +284,7 @@ func secondsString(s string) string {
 }
 
 func (a *app) instanceConfig(cmd *cobra.Command, _ []string) error {
-	if err := a.needCRN(); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.instanceClient()
 	if err != nil {
 		return err
 	}
@@ -289,8 +293,8 @@ func (a *app) instanceConfig(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if a.s.output != "table" {
-		return printRaw(a.stdout, a.s.output, raw)
+	if done, err := a.shown(raw); done {
+		return err
 	}
 	limit := "none"
 	if cfg.InstanceLimit != nil {
@@ -300,14 +304,11 @@ func (a *app) instanceConfig(cmd *cobra.Command, _ []string) error {
 }
 
 func (a *app) setLimit(cmd *cobra.Command, args []string) error {
-	if err := a.needCRN(); err != nil {
-		return err
-	}
 	n, err := strconv.ParseInt(args[0], 10, 32)
 	if err != nil || n < 1 {
 		return usageError{fmt.Errorf("SECONDS must be a whole number from 1 to 2147483647, not %q", args[0])}
 	}
-	c, err := a.client()
+	c, err := a.instanceClient()
 	if err != nil {
 		return err
 	}
@@ -318,10 +319,7 @@ func (a *app) setLimit(cmd *cobra.Command, args []string) error {
 }
 
 func (a *app) removeLimit(cmd *cobra.Command, _ []string) error {
-	if err := a.needCRN(); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.instanceClient()
 	if err != nil {
 		return err
 	}
@@ -342,10 +340,7 @@ func (a *app) done(msg string, sent any) error {
 }
 
 func (a *app) usage(cmd *cobra.Command, _ []string) error {
-	if err := a.needCRN(); err != nil {
-		return err
-	}
-	c, err := a.client()
+	c, err := a.instanceClient()
 	if err != nil {
 		return err
 	}
@@ -354,8 +349,8 @@ func (a *app) usage(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if a.s.output != "table" {
-		return printRaw(a.stdout, a.s.output, raw)
+	if done, err := a.shown(raw); done {
+		return err
 	}
 	rows := [][2]string{{"Instance", u.InstanceId}, {"Plan", u.PlanId}}
 	period := "none (no usage period)"
@@ -407,8 +402,8 @@ func (a *app) account(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if a.s.output != "table" {
-		return printRaw(a.stdout, a.s.output, raw)
+	if done, err := a.shown(raw); done {
+		return err
 	}
 	if len(acct.Plans) == 0 {
 		_, err := fmt.Fprintln(a.stdout, "No plans.")

@@ -12,16 +12,10 @@ import (
 // The README's qrctl lines, run as written (in-process) against a reference server; only
 // the address in the exports is changed, to the test server's.
 func TestReadmeCommands(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	block, err := reftest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-qrctl", "sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(readme), "<!-- readme-qrctl")
-	if !ok {
-		t.Fatal("README has no readme-qrctl block")
-	}
-	_, after, _ = strings.Cut(after, "```sh\n")
-	block, _, _ := strings.Cut(after, "```")
 
 	rs, err := reftest.Start(0)
 	if err != nil {
@@ -52,6 +46,10 @@ func TestReadmeCommands(t *testing.T) {
 		}
 	}
 	// The sample output shown is what `qrctl usage` prints for the demo.
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, sample, _ := strings.Cut(string(readme), "`qrctl usage` prints, for the demo:\n\n```\n")
 	sample, _, _ = strings.Cut(sample, "```")
 	fresh, err := reftest.Start(0)

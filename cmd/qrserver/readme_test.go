@@ -1,9 +1,10 @@
 package main
 
 import (
+	"github.com/qrapi/qrapi/internal/reftest"
+
 	"context"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,16 +17,10 @@ func TestReadmeCurlLines(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	script, err := reftest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-curl", "sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(readme), "<!-- readme-curl")
-	if !ok {
-		t.Fatal("README has no readme-curl block")
-	}
-	_, after, _ = strings.Cut(after, "```sh\n")
-	script, _, _ := strings.Cut(after, "```")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

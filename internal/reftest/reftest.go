@@ -4,8 +4,11 @@ package reftest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -69,4 +72,23 @@ func Start(tokenTTL time.Duration) (*Server, error) {
 		st.Close()
 	}
 	return rs, nil
+}
+
+// ReadmeBlock returns the fenced block (```lang) that follows the HTML comment
+// <!-- marker … --> in the README at path: the README's examples are run by tests.
+func ReadmeBlock(path, marker, lang string) (string, error) {
+	readme, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	_, after, ok := strings.Cut(string(readme), "<!-- "+marker)
+	if !ok {
+		return "", fmt.Errorf("%s has no <!-- %s --> block", path, marker)
+	}
+	_, after, ok = strings.Cut(after, "```"+lang+"\n")
+	if !ok {
+		return "", fmt.Errorf("%s: no ```%s block after <!-- %s -->", path, lang, marker)
+	}
+	block, _, _ := strings.Cut(after, "```")
+	return block, nil
 }
