@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: all generate check-generate build test vet fmt-check lint run bench
+.PHONY: all generate check-generate build test vet fmt-check lint run bench bench-load
 
 all: build
 
@@ -19,6 +19,13 @@ run:
 ## bench: the whole-stack micro-benchmarks (get_instance, replace_instance_configuration)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./server/
+
+## bench-load: qrserver, a bare echo baseline and Prism loaded side by side (bench/loadgen)
+bench-load: node_modules/.package-lock.json
+	@mkdir -p bin
+	$(GO) build -o bin/qrserver ./cmd/qrserver
+	$(GO) build -o bin/baseline ./bench/baseline
+	$(GO) run ./bench/loadgen --qrserver bin/qrserver --baseline bin/baseline --prism node_modules/.bin/prism --out bench/results.json
 
 ## generate: regenerate gen/ from openapi.yaml (oapi-codegen, pinned in go.mod via tools.go)
 generate:

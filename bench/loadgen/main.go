@@ -1,0 +1,464 @@
+// Command loadgen is make bench-load: it starts qrserver, the bare echo baseline and Prism
+// on loopback ports, loads each with a fixed number of requests at fixed concurrency
+// (bounded in count and time), and reports throughput, latency, errors, peak RSS and
+// start-up time as a table and as bench/results.json.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const (
+	apiKey = "qrdemo-admin-key-0123456789abcdefghijklmnop"
+	crn    = "crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::"
+)
+
+type options struct {
+	qrserver, baseline, prism, seed, out string
+	requests                             int
+	conns                                []int
+	maxRun                               time.Duration
+}
+
+// Result is one load run.
+type Result struct {
+	Server      string  `json:"server"`
+	Scenario    string  `json:"scenario"`
+	Connections int     `json:"connections"`
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	Throughput  float64 `json:"throughput_rps"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	LostUpdates *bool   `json:"lost_updates,omitempty"`
+}
+
+// Report is bench/results.json.
+type Report struct {
+	When       string             `json:"when"`
+	Machine    string             `json:"machine"`
+	GoVersion  string             `json:"go_version"`
+	StartupMs  map[string]float64 `json:"startup_ms"`
+	Results    []Result           `json:"results"`
+	Ratios     map[string]float64 `json:"ratios"`
+	TargetsMet map[string]bool    `json:"targets_met"`
+}
+
+func main() {
+	var o options
+	var conns string
+	flag.StringVar(&o.qrserver, "qrserver", "bin/qrserver", "qrserver binary")
+	flag.StringVar(&o.baseline, "baseline", "bin/baseline", "baseline binary")
+	flag.StringVar(&o.prism, "prism", "node_modules/.bin/prism", "Prism CLI")
+	flag.StringVar(&o.seed, "seed", "seed/demo.yaml", "demo seed")
+	flag.StringVar(&o.out, "out", "bench/results.json", "results file")
+	flag.IntVar(&o.requests, "requests", 20000, "requests per run")
+	flag.StringVar(&conns, "conns", "32,128", "concurrency levels")
+	flag.DurationVar(&o.maxRun, "max-run", 60*time.Second, "time bound of one run")
+	flag.Parse()
+	for _, c := range strings.Split(conns, ",") {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			fatal(fmt.Errorf("bad --conns %q", conns))
+		}
+		o.conns = append(o.conns, n)
+	}
+	rep, err := runAll(o)
+	if err != nil {
+		fatal(err)
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
+		fatal(err)
+	}
+	printTable(os.Stdout, rep)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	os.Exit(1)
+}
+
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a started server.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	base    string // URL prefix of the API's paths (…/api, or / for Prism)
+	startup time.Duration
+}
+
+func (p *proc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// peakRSS reads the process's high-water resident set (VmHWM) in MiB.
+func (p *proc) peakRSS() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// start starts a server and waits for the first 200 on ready (bounded: 60 s).
+func start(name string, argv []string, base, ready string, hdr http.Header) (*proc, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, base: base}
+	hc := &http.Client{Timeout: time.Second}
+	for time.Since(t0) < 60*time.Second {
+		req, _ := http.NewRequest("GET", ready, nil)
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		if resp, err := hc.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				p.startup = time.Since(t0)
+				return p, nil
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	p.stop()
+	return nil, fmt.Errorf("%s did not answer 200 on %s within 60s", name, ready)
+}
+
+func token(base string) (string, error) {
+	resp, err := http.PostForm(base+"/identity/token", url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {apiKey}})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
+		return "", fmt.Errorf("token: %d %v", resp.StatusCode, err)
+	}
+	return tr.AccessToken, nil
+}
+
+// load sends n requests over conns connections; mix > 0 makes that share of them PUTs.
+// It stops after maxRun whatever is left.
+func load(base, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64) (Result, map[int64]bool, error) {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	lat := make([]time.Duration, n)
+	var next, errs atomic.Int64
+	var mu sync.Mutex
+	accepted := map[int64]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), maxRun)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || ctx.Err() != nil {
+					return
+				}
+				method, body, want := "GET", io.Reader(nil), 200
+				var limit int64
+				if mix > 0 && rng.Float64() < mix {
+					limit = 1000 + i
+					method, body, want = "PUT", strings.NewReader(fmt.Sprintf(`{"instance_limit": %d}`, limit)), 204
+				}
+				p := path
+				if method == "PUT" {
+					p = "/v1/instances/configuration"
+				}
+				req, _ := http.NewRequestWithContext(ctx, method, base+p, body)
+				for k, v := range hdr {
+					req.Header[k] = v
+				}
+				if method == "PUT" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				lat[i] = time.Since(t0)
+				if err != nil || resp.StatusCode != want {
+					errs.Add(1)
+					continue
+				}
+				if method == "PUT" {
+					mu.Lock()
+					accepted[limit] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	done := min(int(next.Load()), n)
+	lat = lat[:done]
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(q float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
+	}
+	r := Result{Connections: conns, Requests: done, Errors: int(errs.Load()) + (n - done), Seconds: elapsed.Seconds(),
+		Throughput: float64(done-int(errs.Load())) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99)}
+	return r, accepted, nil
+}
+
+func fetch(url string, hdr http.Header) ([]byte, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+func runAll(o options) (*Report, error) {
+	rep := &Report{When: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), StartupMs: map[string]float64{}, Ratios: map[string]float64{}, TargetsMet: map[string]bool{}}
+	rep.Machine = machine()
+	tmp, err := os.MkdirTemp("", "bench-load-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	// qrserver: the full stack, response validation off, on a fresh file database.
+	qaddr := freePort()
+	qr, err := start("qrserver", []string{o.qrserver, "--addr", qaddr, "--db", filepath.Join(tmp, "qr.db"), "--seed", o.seed, "--log-level", "error"},
+		"http://"+qaddr+"/api", "http://"+qaddr+"/healthz", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer qr.stop()
+	rep.StartupMs["qrserver"] = float64(qr.startup.Microseconds()) / 1000
+	tok, err := token("http://" + qaddr)
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{"Authorization": {"Bearer " + tok}, "Service-Crn": {crn}, "Ibm-Api-Version": {"2025-05-01"}}
+	instBody, err := fetch(qr.base+"/v1/instance", hdr)
+	if err != nil {
+		return nil, err
+	}
+	usageBody, err := fetch(qr.base+"/v1/instances/usage", hdr)
+	if err != nil {
+		return nil, err
+	}
+	os.WriteFile(filepath.Join(tmp, "instance.json"), instBody, 0o644)
+	os.WriteFile(filepath.Join(tmp, "usage.json"), usageBody, 0o644)
+
+	baddr := freePort()
+	bl, err := start("baseline", []string{o.baseline, "--addr", baddr, "--instance-body", filepath.Join(tmp, "instance.json"), "--usage-body", filepath.Join(tmp, "usage.json")},
+		"http://"+baddr+"/api", "http://"+baddr+"/healthz", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer bl.stop()
+
+	paddr := freePort()
+	_, pport, _ := net.SplitHostPort(paddr)
+	pr, err := start("prism", []string{o.prism, "mock", "-h", "127.0.0.1", "-p", pport, "-v", "error", "openapi.yaml"},
+		"http://"+paddr, "http://"+paddr+"/v1/instance", hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer pr.stop()
+	rep.StartupMs["prism"] = float64(pr.startup.Microseconds()) / 1000
+
+	for _, scenario := range []struct{ name, path string }{{"GET /v1/instance", "/v1/instance"}, {"GET /v1/instances/usage", "/v1/instances/usage"}} {
+		for _, c := range o.conns {
+			for _, p := range []*proc{qr, bl, pr} {
+				r, _, err := load(p.base, scenario.path, hdr, o.requests, c, o.maxRun, 0)
+				if err != nil {
+					return nil, err
+				}
+				r.Server, r.Scenario, r.PeakRSSMiB = p.name, scenario.name, p.peakRSS()
+				rep.Results = append(rep.Results, r)
+				fmt.Fprintf(os.Stderr, "%-9s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors)
+			}
+		}
+	}
+	for _, c := range o.conns {
+		r, accepted, err := load(qr.base, "/v1/instance", hdr, o.requests, c, o.maxRun, 0.10)
+		if err != nil {
+			return nil, err
+		}
+		body, err := fetch(qr.base+"/v1/instances/configuration", hdr)
+		if err != nil {
+			return nil, err
+		}
+		var cfg struct {
+			InstanceLimit *float64 `json:"instance_limit"`
+		}
+		json.Unmarshal(body, &cfg)
+		lost := cfg.InstanceLimit == nil || !accepted[int64(*cfg.InstanceLimit)]
+		r.Server, r.Scenario, r.PeakRSSMiB, r.LostUpdates = "qrserver", "90/10 GET/PUT", qr.peakRSS(), &lost
+		rep.Results = append(rep.Results, r)
+		fmt.Fprintf(os.Stderr, "%-9s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d lost %v\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors, lost)
+	}
+	judge(rep, o.conns)
+	return rep, nil
+}
+
+func find(rep *Report, server, scenario string, conns int) *Result {
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		if r.Server == server && r.Scenario == scenario && r.Connections == conns {
+			return r
+		}
+	}
+	return nil
+}
+
+// judge computes the ratios and checks the issue's targets.
+func judge(rep *Report, conns []int) {
+	ok := true
+	for _, c := range conns {
+		q, b, p := find(rep, "qrserver", "GET /v1/instance", c), find(rep, "baseline", "GET /v1/instance", c), find(rep, "prism", "GET /v1/instance", c)
+		rep.Ratios[fmt.Sprintf("qrserver/baseline c=%d", c)] = round(q.Throughput / b.Throughput)
+		rep.Ratios[fmt.Sprintf("qrserver/prism c=%d", c)] = round(q.Throughput / p.Throughput)
+		rep.TargetsMet[fmt.Sprintf("GET /v1/instance >= 50%% of baseline, c=%d", c)] = q.Throughput >= 0.5*b.Throughput
+		rep.TargetsMet[fmt.Sprintf("GET /v1/instance >= 6x Prism, c=%d", c)] = q.Throughput >= 6*p.Throughput
+		rep.TargetsMet[fmt.Sprintf("GET /v1/instance zero errors, c=%d", c)] = q.Errors == 0
+		m := find(rep, "qrserver", "90/10 GET/PUT", c)
+		rep.Ratios[fmt.Sprintf("mix/baseline GET c=%d", c)] = round(m.Throughput / b.Throughput)
+		rep.TargetsMet[fmt.Sprintf("90/10 mix >= 25%% of baseline GET, no lost update, c=%d", c)] = m.Throughput >= 0.25*b.Throughput && !*m.LostUpdates && m.Errors == 0
+	}
+	if q := find(rep, "qrserver", "GET /v1/instance", 32); q != nil {
+		rep.TargetsMet["GET /v1/instance p99 <= 5 ms at 32 connections"] = q.P99ms <= 5
+	}
+	var peak float64
+	for _, r := range rep.Results {
+		if r.Server == "qrserver" {
+			peak = max(peak, r.PeakRSSMiB)
+		}
+	}
+	rep.TargetsMet["qrserver peak RSS <= 64 MiB"] = peak <= 64
+	rep.TargetsMet["qrserver start-up <= 200 ms"] = rep.StartupMs["qrserver"] <= 200
+	_ = ok
+}
+
+func round(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
+
+func machine() string {
+	model := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return fmt.Sprintf("%d cores, %s, %s/%s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH)
+}
+
+func printTable(w io.Writer, rep *Report) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Machine: %s; %s; %s\n\n", rep.Machine, rep.GoVersion, rep.When)
+	fmt.Fprintf(&b, "| server | scenario | conns | requests | req/s | p50 ms | p99 ms | errors | peak RSS MiB |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rep.Results {
+		scen := r.Scenario
+		if r.LostUpdates != nil {
+			scen += fmt.Sprintf(" (lost updates: %v)", *r.LostUpdates)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f |\n", r.Server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.PeakRSSMiB)
+	}
+	fmt.Fprintf(&b, "\nStart-up to the first 200: qrserver %.0f ms (GET /healthz), Prism %.0f ms (GET /v1/instance).\n\n", rep.StartupMs["qrserver"], rep.StartupMs["prism"])
+	keys := make([]string, 0, len(rep.Ratios))
+	for k := range rep.Ratios {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "- %s: %.2f\n", k, rep.Ratios[k])
+	}
+	b.WriteString("\nTargets:\n")
+	keys = keys[:0]
+	for k := range rep.TargetsMet {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		mark := "met"
+		if !rep.TargetsMet[k] {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", k, mark)
+	}
+	w.Write(b.Bytes())
+}
+
+var _ = errors.New
