@@ -27,6 +27,29 @@ type Instance struct {
 	ConsumedSeconds        float64 // in the current usage period
 }
 
+// Clone returns a copy that shares nothing with i.
+func (i *Instance) Clone() *Instance {
+	c := *i
+	c.Backends = slices.Clone(i.Backends)
+	if i.UsageAllocationSeconds != nil {
+		v := *i.UsageAllocationSeconds
+		c.UsageAllocationSeconds = &v
+	}
+	if i.InstanceLimitSeconds != nil {
+		v := *i.InstanceLimitSeconds
+		c.InstanceLimitSeconds = &v
+	}
+	if i.QctrlEnabled != nil {
+		v := *i.QctrlEnabled
+		c.QctrlEnabled = &v
+	}
+	if i.UsagePeriod != nil {
+		v := *i.UsagePeriod
+		c.UsagePeriod = &v
+	}
+	return &c
+}
+
 // LimitSecondsString is the instance limit as the API's instance_limit_seconds string:
 // whole seconds, rounded up, so a fractional limit never reads as more time than it is.
 func (i *Instance) LimitSecondsString() (string, bool) {

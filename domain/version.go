@@ -11,10 +11,19 @@ var APIVersions = []string{"2024-01-01", "2025-01-01", "2025-05-01", "2026-02-01
 // DefaultAPIVersion is the version a request without IBM-API-Version gets.
 const DefaultAPIVersion = "2025-05-01"
 
+// apiVersionDates are APIVersions parsed once.
+var apiVersionDates = func() []time.Time {
+	ds := make([]time.Time, len(APIVersions))
+	for i, v := range APIVersions {
+		ds[i], _ = time.Parse(time.DateOnly, v)
+	}
+	return ds
+}()
+
 // ResolveAPIVersion maps the IBM-API-Version header to the published version that answers:
 // absent means the default; a later date means the newest version on or before it.
 func ResolveAPIVersion(header string) (string, error) {
-	if header == "" {
+	if header == "" || header == DefaultAPIVersion {
 		return DefaultAPIVersion, nil
 	}
 	d, err := time.Parse(time.DateOnly, header)
@@ -23,10 +32,9 @@ func ResolveAPIVersion(header string) (string, error) {
 			WithTarget("header", "IBM-API-Version").WithReason("invalid_header")
 	}
 	var chosen string
-	for _, v := range APIVersions {
-		vd, _ := time.Parse(time.DateOnly, v)
+	for i, vd := range apiVersionDates {
 		if !vd.After(d) {
-			chosen = v
+			chosen = APIVersions[i]
 		}
 	}
 	if chosen == "" {

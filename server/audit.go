@@ -147,18 +147,36 @@ func (a *auditor) run() {
 		}
 		return true
 	}
+	// Events wait up to auditLinger to be written together: one transaction (one fsync)
+	// for many events rather than one for each.
+	var timer *time.Timer
+	var due <-chan time.Time
+	stopTimer := func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		due = nil
+	}
 	for {
 		select {
 		case r, ok := <-a.queue:
-			if ok {
-				batch = append(batch, r)
-				ok = take() // then write it all in one transaction
-			}
-			write()
 			if !ok {
+				write()
 				return
 			}
+			batch = append(batch, r)
+			if len(batch) >= 512 {
+				stopTimer()
+				write()
+			} else if due == nil {
+				timer = time.NewTimer(auditLinger)
+				due = timer.C
+			}
+		case <-due:
+			due = nil
+			write()
 		case ack := <-a.flush:
+			stopTimer()
 			for take() && len(batch) >= 512 {
 				write()
 			}
@@ -167,6 +185,10 @@ func (a *auditor) run() {
 		}
 	}
 }
+
+// auditLinger is how long an audit event may wait to be kept with others. The JSON-lines
+// sink gets each event at once; at most this much of the kept list is lost in a crash.
+const auditLinger = 20 * time.Millisecond
 
 // Flush waits until every event emitted so far is kept in the store.
 func (a *auditor) Flush() {

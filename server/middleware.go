@@ -102,6 +102,9 @@ func (s *Server) logAndMeasure(next echo.HandlerFunc) echo.HandlerFunc {
 			opID = rs.op.ID
 		}
 		s.metrics.observe(opID, status, elapsed)
+		if !s.log.Enabled(c.Request().Context(), slog.LevelInfo) {
+			return nil
+		}
 		attrs := []slog.Attr{
 			slog.String("trace", rs.trace),
 			slog.String("method", c.Request().Method),

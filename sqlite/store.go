@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -28,6 +29,15 @@ var migrations embed.FS
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
+	stmts sync.Map // query -> *sql.Stmt on read: parsing SQL was a third of a read's cost
+
+	// instances caches committed instances by CRN. Every write goes through this Store,
+	// which updates the entry before the write returns, so a read never sees less than
+	// what an answered write stored. cacheGen counts writes, so that a read that raced one
+	// does not put back what it read before it.
+	cacheMu   sync.RWMutex
+	instances map[string]*domain.Instance
+	cacheGen  uint64
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -37,7 +47,7 @@ const Memory = ":memory:"
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
-	s := &Store{}
+	s := &Store{instances: map[string]*domain.Instance{}}
 	if path == Memory {
 		// One connection: each new connection to :memory: would be a new, empty database.
 		db, err := sql.Open("sqlite", "file::memory:?_pragma=foreign_keys(1)&_txlock=immediate")
@@ -68,8 +78,43 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// readStmt returns the read connection's prepared statement for query, made once.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a one-row read through its prepared statement.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
+// query runs a read through its prepared statement.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -166,9 +211,42 @@ func notFoundInstance(crn string) error {
 	return domain.Errorf(domain.ENOTFOUND, "No instance has the CRN %s.", crn).WithTarget("header", "Service-CRN").WithReason("instance_not_found")
 }
 
-// Instance returns the instance with the given CRN.
+const selectInstance = `SELECT ` + instanceColumns + ` FROM instances WHERE crn = ?`
+
+// Instance returns the instance with the given CRN: a copy the caller may change.
 func (s *Store) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
-	return s.instance(ctx, s.read, crn)
+	s.cacheMu.RLock()
+	cached, gen := s.instances[crn], s.cacheGen
+	s.cacheMu.RUnlock()
+	if cached != nil {
+		return cached.Clone(), nil
+	}
+	row, err := s.queryRow(ctx, selectInstance, crn)
+	if err != nil {
+		return nil, err
+	}
+	in, err := instanceFrom(row, crn)
+	if err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	if s.cacheGen == gen {
+		s.instances[crn] = in.Clone()
+	}
+	s.cacheMu.Unlock()
+	return in, nil
+}
+
+// cacheWrite records a committed instance (nil: forget every entry, as after a Load).
+func (s *Store) cacheWrite(in *domain.Instance) {
+	s.cacheMu.Lock()
+	s.cacheGen++
+	if in == nil {
+		clear(s.instances)
+	} else {
+		s.instances[in.CRN] = in.Clone()
+	}
+	s.cacheMu.Unlock()
 }
 
 type querier interface {
@@ -176,7 +254,11 @@ type querier interface {
 }
 
 func (s *Store) instance(ctx context.Context, q querier, crn string) (*domain.Instance, error) {
-	in, err := scanInstance(q.QueryRowContext(ctx, `SELECT `+instanceColumns+` FROM instances WHERE crn = ?`, crn))
+	return instanceFrom(q.QueryRowContext(ctx, selectInstance, crn), crn)
+}
+
+func instanceFrom(row *sql.Row, crn string) (*domain.Instance, error) {
+	in, err := scanInstance(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFoundInstance(crn)
 	}
@@ -209,8 +291,10 @@ func (s *Store) update(ctx context.Context, crn string, fn func(in *domain.Insta
 		return nil, fmt.Errorf("sqlite: update instance: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
+		s.cacheWrite(nil) // the outcome is unknown: read it again
 		return nil, fmt.Errorf("sqlite: commit: %w", err)
 	}
+	s.cacheWrite(in)
 	return in, nil
 }
 
@@ -260,14 +344,18 @@ func (s *Store) SetUsagePeriod(ctx context.Context, crn string, period *domain.U
 // Account returns an account with its stored plans, in their stored order.
 func (s *Store) Account(ctx context.Context, id string) (*domain.Account, error) {
 	acct := &domain.Account{ID: id}
-	err := s.read.QueryRowContext(ctx, `SELECT configured FROM accounts WHERE id = ?`, id).Scan(&acct.Configured)
+	row, err := s.queryRow(ctx, `SELECT configured FROM accounts WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	err = row.Scan(&acct.Configured)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "No account has the id %s.", id).WithTarget("parameter", "id").WithReason("account_not_found")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read account: %w", err)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time
+	rows, err := s.query(ctx, `SELECT plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time
 		FROM plans WHERE account_id = ? ORDER BY position`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read plans: %w", err)
@@ -326,7 +414,7 @@ func timeOrNil(t *time.Time) any {
 
 // AccountInstances returns the instances of an account, by CRN.
 func (s *Store) AccountInstances(ctx context.Context, accountID string) ([]domain.Instance, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+instanceColumns+` FROM instances WHERE account_id = ? ORDER BY crn`, accountID)
+	rows, err := s.query(ctx, `SELECT `+instanceColumns+` FROM instances WHERE account_id = ? ORDER BY crn`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read instances: %w", err)
 	}
@@ -358,7 +446,11 @@ func (s *Store) PrincipalByAPIKey(ctx context.Context, apiKey string) (*domain.P
 // Principal returns a principal by id.
 func (s *Store) Principal(ctx context.Context, id string) (*domain.Principal, error) {
 	p := &domain.Principal{ID: id}
-	err := s.read.QueryRowContext(ctx, `SELECT type, name, account_id FROM principals WHERE id = ?`, id).Scan(&p.Type, &p.Name, &p.AccountID)
+	row, err := s.queryRow(ctx, `SELECT type, name, account_id FROM principals WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	err = row.Scan(&p.Type, &p.Name, &p.AccountID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "No principal has the id %s.", id)
 	}
@@ -370,7 +462,7 @@ func (s *Store) Principal(ctx context.Context, id string) (*domain.Principal, er
 
 // Policies returns a principal's policies.
 func (s *Store) Policies(ctx context.Context, principalID string) ([]domain.Policy, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT role, account_id, instance_crn FROM policies WHERE principal_id = ?`, principalID)
+	rows, err := s.query(ctx, `SELECT role, account_id, instance_crn FROM policies WHERE principal_id = ?`, principalID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read policies: %w", err)
 	}
@@ -519,7 +611,9 @@ func (s *Store) Load(ctx context.Context, seed *domain.Seed) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: load seed: %w", err)
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.cacheWrite(nil)
+	return err
 }
 
 // SigningKey returns the token signing key, making and keeping one on first use.

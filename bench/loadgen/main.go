@@ -38,6 +38,8 @@ const (
 type options struct {
 	qrserver, baseline, prism, seed, out string
 	requests                             int
+	profile                              string
+	onlyQR                               bool
 	conns                                []int
 	maxRun                               time.Duration
 }
@@ -79,6 +81,8 @@ func main() {
 	flag.IntVar(&o.requests, "requests", 20000, "requests per run")
 	flag.StringVar(&conns, "conns", "32,128", "concurrency levels")
 	flag.DurationVar(&o.maxRun, "max-run", 60*time.Second, "time bound of one run")
+	flag.StringVar(&o.profile, "cpuprofile", "", "have qrserver write a CPU profile of the whole run here")
+	flag.BoolVar(&o.onlyQR, "only-qrserver", false, "load qrserver alone (for profiling)")
 	flag.Parse()
 	for _, c := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(c)
@@ -88,6 +92,9 @@ func main() {
 		o.conns = append(o.conns, n)
 	}
 	rep, err := runAll(o)
+	if errors.Is(err, errOnlyQR) {
+		return
+	}
 	if err != nil {
 		fatal(err)
 	}
@@ -294,7 +301,11 @@ func runAll(o options) (*Report, error) {
 
 	// qrserver: the full stack, response validation off, on a fresh file database.
 	qaddr := freePort()
-	qr, err := start("qrserver", []string{o.qrserver, "--addr", qaddr, "--db", filepath.Join(tmp, "qr.db"), "--seed", o.seed, "--log-level", "error"},
+	qargs := []string{o.qrserver, "--addr", qaddr, "--db", filepath.Join(tmp, "qr.db"), "--seed", o.seed, "--log-level", "error"}
+	if o.profile != "" {
+		qargs = append(qargs, "--cpuprofile", o.profile)
+	}
+	qr, err := start("qrserver", qargs,
 		"http://"+qaddr+"/api", "http://"+qaddr+"/healthz", nil)
 	if err != nil {
 		return nil, err
@@ -317,6 +328,16 @@ func runAll(o options) (*Report, error) {
 	os.WriteFile(filepath.Join(tmp, "instance.json"), instBody, 0o644)
 	os.WriteFile(filepath.Join(tmp, "usage.json"), usageBody, 0o644)
 
+	if o.onlyQR {
+		for _, c := range o.conns {
+			r, _, err := load(qr.base, "/v1/instance", hdr, o.requests, c, o.maxRun, 0)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(os.Stderr, "qrserver GET /v1/instance c=%d: %.0f req/s p50 %.2f ms p99 %.2f ms errors %d, peak RSS %.1f MiB\n", c, r.Throughput, r.P50ms, r.P99ms, r.Errors, qr.peakRSS())
+		}
+		return nil, errOnlyQR
+	}
 	baddr := freePort()
 	bl, err := start("baseline", []string{o.baseline, "--addr", baddr, "--instance-body", filepath.Join(tmp, "instance.json"), "--usage-body", filepath.Join(tmp, "usage.json")},
 		"http://"+baddr+"/api", "http://"+baddr+"/healthz", nil)
@@ -461,4 +482,5 @@ func printTable(w io.Writer, rep *Report) {
 	w.Write(b.Bytes())
 }
 
-var _ = errors.New
+// errOnlyQR ends a qrserver-only run before the report.
+var errOnlyQR = errors.New("only qrserver")

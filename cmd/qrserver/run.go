@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -46,6 +47,7 @@ type options struct {
 	activeTTL         int64
 	interactiveTTL    int64
 	shutdownTimeout   time.Duration
+	cpuProfile        string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -76,6 +78,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	env["default-interactive-ttl"] = "QRSERVER_DEFAULT_INTERACTIVE_TTL"
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM (env QRSERVER_SHUTDOWN_TIMEOUT)")
 	env["shutdown-timeout"] = "QRSERVER_SHUTDOWN_TIMEOUT"
+	str(&o.cpuProfile, "cpuprofile", "QRSERVER_CPUPROFILE", "", "write a CPU profile (pprof) to this file until shutdown")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: qrserver [flags]\n\nThe reference server of the Qiskit Runtime Instances and Accounts API.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -126,6 +129,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log, err := newLogger(o, stderr)
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var sd *domain.Seed
 	if o.seedFile != "" {

@@ -64,7 +64,6 @@ CREATE TABLE audit_events (
     correlation_id TEXT NOT NULL,
     event          TEXT NOT NULL
 );
-CREATE INDEX audit_events_by_action ON audit_events(action);
 
 CREATE TABLE settings (
     name  TEXT PRIMARY KEY,
