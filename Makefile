@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: all generate check-generate build test vet fmt-check lint run bench bench-load
+.PHONY: all generate check-generate build test vet fmt-check lint run bench bench-baseline bench-load
 
 all: build
 
@@ -16,9 +16,17 @@ run:
 	$(GO) run ./cmd/qrserver --addr $(ADDR) --db data/qrserver.db --seed seed/demo.yaml \
 		--admin-token $(ADMIN_TOKEN) --audit-log data/audit.jsonl
 
-## bench: the whole-stack micro-benchmarks (get_instance, replace_instance_configuration)
+## bench: the Go micro-benchmarks (validation, auth, store, whole stack), compared with
+## benchstat against the saved baseline bench/baseline.txt (make bench-baseline saves one)
+BENCH = $(GO) test -run '^$$' -bench . -benchmem -count 6 ./spec/ ./sqlite/ ./server/
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./server/
+	@mkdir -p bench
+	$(BENCH) | tee bench/latest.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat bench/baseline.txt bench/latest.txt
+
+bench-baseline:
+	@mkdir -p bench
+	$(BENCH) | tee bench/baseline.txt
 
 ## bench-load: qrserver, a bare echo baseline and Prism loaded side by side (bench/loadgen)
 bench-load: node_modules/.package-lock.json

@@ -41,14 +41,15 @@ type reqState struct {
 
 type stateKey struct{}
 
-const echoStateKey = "qr.state"
-
+// stateOf returns the request's state, kept in the request's context (not in echo's
+// context store, whose map costs an allocation per request).
 func stateOf(c echo.Context) *reqState {
-	if rs, ok := c.Get(echoStateKey).(*reqState); ok {
+	if rs := stateFrom(c.Request().Context()); rs != nil {
 		return rs
 	}
 	rs := &reqState{trace: uuid.NewString(), start: time.Now()}
-	c.Set(echoStateKey, rs)
+	r := c.Request()
+	c.SetRequest(r.WithContext(context.WithValue(r.Context(), stateKey{}, rs)))
 	return rs
 }
 
@@ -58,14 +59,11 @@ func stateFrom(ctx context.Context) *reqState {
 }
 
 // requestState starts every request: a trace id (also X-Correlation-ID), and the state
-// that later steps fill in, reachable from echo's context and the request's.
+// that later steps fill in, reachable from the request's context.
 func (s *Server) requestState(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rs := &reqState{trace: uuid.NewString(), start: time.Now()}
-		c.Set(echoStateKey, rs)
-		r := c.Request()
-		c.SetRequest(r.WithContext(context.WithValue(r.Context(), stateKey{}, rs)))
-		c.Response().Header().Set(HeaderCorrelationID, rs.trace)
+		rs := stateOf(c)
+		c.Response().Header()[HeaderCorrelationID] = []string{rs.trace}
 		return next(c)
 	}
 }

@@ -501,7 +501,7 @@ func (s *Store) AppendAuditBatch(ctx context.Context, evs []domain.AuditRecord) 
 	}
 	defer stmt.Close()
 	for _, ev := range evs {
-		if _, err := stmt.ExecContext(ctx, ev.Time.UTC().Format(time.RFC3339Nano), ev.Action, ev.Outcome, ev.InitiatorID, ev.TargetCRN, ev.CorrelationID, string(ev.JSON)); err != nil {
+		if _, err := stmt.ExecContext(ctx, ev.Time.UTC().Format(time.RFC3339Nano), ev.Action, ev.Outcome, ev.InitiatorID, ev.TargetCRN, ev.CorrelationID, ev.JSON); err != nil {
 			return fmt.Errorf("sqlite: append audit event: %w", err)
 		}
 	}

@@ -40,6 +40,7 @@ type options struct {
 	requests                             int
 	profile                              string
 	onlyQR                               bool
+	mix                                  float64
 	conns                                []int
 	maxRun                               time.Duration
 }
@@ -83,6 +84,7 @@ func main() {
 	flag.DurationVar(&o.maxRun, "max-run", 60*time.Second, "time bound of one run")
 	flag.StringVar(&o.profile, "cpuprofile", "", "have qrserver write a CPU profile of the whole run here")
 	flag.BoolVar(&o.onlyQR, "only-qrserver", false, "load qrserver alone (for profiling)")
+	flag.Float64Var(&o.mix, "mix", 0, "with --only-qrserver: the share of PUTs")
 	flag.Parse()
 	for _, c := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(c)
@@ -330,7 +332,7 @@ func runAll(o options) (*Report, error) {
 
 	if o.onlyQR {
 		for _, c := range o.conns {
-			r, _, err := load(qr.base, "/v1/instance", hdr, o.requests, c, o.maxRun, 0)
+			r, _, err := load(qr.base, "/v1/instance", hdr, o.requests, c, o.maxRun, o.mix)
 			if err != nil {
 				return nil, err
 			}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -48,6 +49,8 @@ type options struct {
 	interactiveTTL    int64
 	shutdownTimeout   time.Duration
 	cpuProfile        string
+	gcPercent         int
+	memoryLimitMiB    int64
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -78,6 +81,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	env["default-interactive-ttl"] = "QRSERVER_DEFAULT_INTERACTIVE_TTL"
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM (env QRSERVER_SHUTDOWN_TIMEOUT)")
 	env["shutdown-timeout"] = "QRSERVER_SHUTDOWN_TIMEOUT"
+	fs.IntVar(&o.gcPercent, "gc-percent", 200, "Go GC target percentage (as GOGC; the live heap is ~10 MiB, so 200 trades a few MiB of RSS for half the GC cycles) (env QRSERVER_GC_PERCENT; GOGC, if set, wins)")
+	env["gc-percent"] = "QRSERVER_GC_PERCENT"
+	fs.Int64Var(&o.memoryLimitMiB, "memory-limit-mib", 32, "soft limit of the Go heap in MiB, as GOMEMLIMIT: the GC works harder near it, so a burst of slow writes does not swell the RSS; 0 for none (env QRSERVER_MEMORY_LIMIT_MIB; GOMEMLIMIT, if set, wins)")
+	env["memory-limit-mib"] = "QRSERVER_MEMORY_LIMIT_MIB"
 	str(&o.cpuProfile, "cpuprofile", "QRSERVER_CPUPROFILE", "", "write a CPU profile (pprof) to this file until shutdown")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: qrserver [flags]\n\nThe reference server of the Qiskit Runtime Instances and Accounts API.\n\nFlags:\n")
@@ -129,6 +136,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log, err := newLogger(o, stderr)
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" && o.gcPercent != 0 {
+		debug.SetGCPercent(o.gcPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" && o.memoryLimitMiB > 0 {
+		debug.SetMemoryLimit(o.memoryLimitMiB << 20)
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/seed"
+	"github.com/qrapi/qrapi/sqlite"
+)
+
+// BenchmarkAuth is the token check: a full JWT verification and the principal and policy
+// reads, and the same token again from the identity cache.
+func BenchmarkAuth(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, b.TempDir()+"/bench.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Load(ctx, seed.Demo()); err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(ctx, Config{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p, _ := st.Principal(ctx, "IBMid-demo-admin")
+	tok, _, err := s.issueToken(p, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.verifyToken(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify+read", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.forgetIdentities()
+			if _, err := s.identityOf(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.identityOf(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("authorize", func(b *testing.B) {
+		id, _ := s.identityOf(ctx, tok)
+		res := domain.Resource{AccountID: "8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b", InstanceCRN: "crn:x"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if !domain.Allowed(id.policies, domain.ActionInstanceRead, res) {
+				b.Fatal("denied")
+			}
+		}
+	})
+}

@@ -1,0 +1,68 @@
+package sqlite_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/qrapi/qrapi/seed"
+	"github.com/qrapi/qrapi/sqlite"
+)
+
+func benchStore(b *testing.B) *sqlite.Store {
+	b.Helper()
+	s, err := sqlite.Open(context.Background(), b.TempDir()+"/bench.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Load(context.Background(), seed.Demo()); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkStoreInstance reads an instance: from the write-through cache, and the
+// account's instances (which always go to SQLite).
+func BenchmarkStoreInstance(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Instance(ctx, crnA1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("account-instances", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.AccountInstances(ctx, "8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("policies", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Policies(ctx, "IBMid-demo-admin"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkStoreSetInstanceLimit is one durable write (WAL, synchronous=FULL).
+func BenchmarkStoreSetInstanceLimit(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := int64(0)
+	for b.Loop() {
+		i++
+		limit := 1000 + i%1000
+		if err := s.SetInstanceLimit(ctx, crnA1, &limit); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
