@@ -2,12 +2,13 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,7 +29,6 @@ type AuditEvent struct {
 	CorrelationID string         `json:"correlationId"`
 	Message       string         `json:"message"`
 	DataEvent     bool           `json:"dataEvent"`
-	RequestData   map[string]any `json:"requestData,omitempty"`
 }
 
 // AuditReason says how the call ended.
@@ -92,15 +92,11 @@ func newAuditor(log *slog.Logger, sink io.Writer, store domain.Store) *auditor {
 }
 
 func (a *auditor) emit(ev *AuditEvent, at time.Time, principalID, target string) {
-	line, err := json.Marshal(ev)
-	if err != nil {
-		a.log.Error("audit event not encoded", "error", err)
-		return
-	}
+	line := ev.AppendJSON(make([]byte, 0, 1024))
 	if a.sink != nil {
 		a.mu.Lock()
 		line = append(line, '\n')
-		_, err = a.sink.Write(line)
+		_, err := a.sink.Write(line)
 		line = line[:len(line)-1]
 		a.mu.Unlock()
 		if err != nil {
@@ -291,4 +287,95 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// AppendJSON appends the event as JSON, exactly as encoding/json writes it (field order,
+// omitted empty fields) but without reflection: one event is written per API call.
+func (ev *AuditEvent) AppendJSON(b []byte) []byte {
+	b = append(b, `{"action":`...)
+	b = appendJSONString(b, ev.Action)
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, ev.Outcome)
+	b = append(b, `,"reason":{"reasonCode":`...)
+	b = strconv.AppendInt(b, int64(ev.Reason.ReasonCode), 10)
+	b = append(b, `,"reasonType":`...)
+	b = appendJSONString(b, ev.Reason.ReasonType)
+	if ev.Reason.ReasonForFailure != "" {
+		b = append(b, `,"reasonForFailure":`...)
+		b = appendJSONString(b, ev.Reason.ReasonForFailure)
+	}
+	b = append(b, `},"severity":`...)
+	b = appendJSONString(b, ev.Severity)
+	b = append(b, `,"initiator":{"id":`...)
+	b = appendJSONString(b, ev.Initiator.ID)
+	b = append(b, `,"typeURI":`...)
+	b = appendJSONString(b, ev.Initiator.TypeURI)
+	if ev.Initiator.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, ev.Initiator.Name)
+	}
+	b = append(b, `,"host":{"address":`...)
+	b = appendJSONString(b, ev.Initiator.Host.Address)
+	b = append(b, `,"agent":`...)
+	b = appendJSONString(b, ev.Initiator.Host.Agent)
+	b = append(b, `},"credential":{"type":`...)
+	b = appendJSONString(b, ev.Initiator.Credential.Type)
+	b = append(b, `}},"target":{"id":`...)
+	b = appendJSONString(b, ev.Target.ID)
+	b = append(b, `,"typeURI":`...)
+	b = appendJSONString(b, ev.Target.TypeURI)
+	b = append(b, `},"observer":{"name":`...)
+	b = appendJSONString(b, ev.Observer.Name)
+	b = append(b, `},"eventTime":`...)
+	b = appendJSONString(b, ev.EventTime)
+	b = append(b, `,"correlationId":`...)
+	b = appendJSONString(b, ev.CorrelationID)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, ev.Message)
+	b = append(b, `,"dataEvent":`...)
+	b = strconv.AppendBool(b, ev.DataEvent)
+	return append(b, '}')
+}
+
+// appendJSONString quotes s as encoding/json does: ", \\ and control characters escaped,
+// <, > and & as \u003c, \u003e, \u0026, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }

@@ -38,6 +38,7 @@ const (
 type options struct {
 	qrserver, baseline, prism, seed, out string
 	requests                             int
+	warmup                               int
 	profile                              string
 	onlyQR                               bool
 	mix                                  float64
@@ -79,7 +80,8 @@ func main() {
 	flag.StringVar(&o.prism, "prism", "node_modules/.bin/prism", "Prism CLI")
 	flag.StringVar(&o.seed, "seed", "seed/demo.yaml", "demo seed")
 	flag.StringVar(&o.out, "out", "bench/results.json", "results file")
-	flag.IntVar(&o.requests, "requests", 20000, "requests per run")
+	flag.IntVar(&o.requests, "requests", 50000, "requests per run")
+	flag.IntVar(&o.warmup, "warmup", 2000, "requests sent before each run, not counted (connections opened, caches filled)")
 	flag.StringVar(&conns, "conns", "32,128", "concurrency levels")
 	flag.DurationVar(&o.maxRun, "max-run", 60*time.Second, "time bound of one run")
 	flag.StringVar(&o.profile, "cpuprofile", "", "have qrserver write a CPU profile of the whole run here")
@@ -93,6 +95,7 @@ func main() {
 		}
 		o.conns = append(o.conns, n)
 	}
+	warmup = o.warmup
 	rep, err := runAll(o)
 	if errors.Is(err, errOnlyQR) {
 		return
@@ -206,13 +209,42 @@ func load(base, path string, hdr http.Header, n, conns int, maxRun time.Duration
 	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
+	if warmup > 0 {
+		run(hc, base, path, hdr, warmup, conns, maxRun, 0, nil, nil)
+	}
 	lat := make([]time.Duration, n)
-	var next, errs atomic.Int64
 	var mu sync.Mutex
 	accepted := map[int64]bool{}
+	start := time.Now()
+	done, errs := run(hc, base, path, hdr, n, conns, maxRun, mix, lat, func(limit int64) {
+		mu.Lock()
+		accepted[limit] = true
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	lat = lat[:done]
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(q float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
+	}
+	r := Result{Connections: conns, Requests: done, Errors: errs + (n - done), Seconds: elapsed.Seconds(),
+		Throughput: float64(done-errs) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99)}
+	return r, accepted, nil
+}
+
+// warmup is the number of uncounted requests before each run (set from --warmup).
+var warmup int
+
+// run sends n requests over conns workers, stopping after maxRun; lat (if not nil) gets
+// each latency, accepted each PUT limit that answered 204. It returns how many were sent
+// and how many failed.
+func run(hc *http.Client, base, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64, lat []time.Duration, accepted func(int64)) (int, int) {
+	var next, errs atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), maxRun)
 	defer cancel()
-	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range conns {
 		wg.Add(1)
@@ -247,33 +279,21 @@ func load(base, path string, hdr http.Header, n, conns int, maxRun time.Duration
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
-				lat[i] = time.Since(t0)
+				if lat != nil {
+					lat[i] = time.Since(t0)
+				}
 				if err != nil || resp.StatusCode != want {
 					errs.Add(1)
 					continue
 				}
-				if method == "PUT" {
-					mu.Lock()
-					accepted[limit] = true
-					mu.Unlock()
+				if method == "PUT" && accepted != nil {
+					accepted(limit)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	done := min(int(next.Load()), n)
-	lat = lat[:done]
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(q float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
-	}
-	r := Result{Connections: conns, Requests: done, Errors: int(errs.Load()) + (n - done), Seconds: elapsed.Seconds(),
-		Throughput: float64(done-int(errs.Load())) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99)}
-	return r, accepted, nil
+	return min(int(next.Load()), n), int(errs.Load())
 }
 
 func fetch(url string, hdr http.Header) ([]byte, error) {
