@@ -180,3 +180,48 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// SIGINT/SIGTERM (here: the context) lets a request in flight finish before run returns.
+func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	env := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml")}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard, ready) }()
+	base := "http://" + <-ready
+	tok := token(t, base)
+
+	// A PUT whose body arrives slowly: the server is told to stop while it is being read.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("PUT", base+"/api/v1/instances/configuration", pr)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Service-CRN", demoCRN)
+	req.Header.Set("Content-Type", "application/json")
+	answer := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answer <- -1
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.StatusCode
+	}()
+	pw.Write([]byte(`{"instance_limit":`))
+	time.Sleep(100 * time.Millisecond) // the request is in flight
+	cancel()
+	time.Sleep(100 * time.Millisecond) // shutdown has begun and waits
+	select {
+	case err := <-done:
+		t.Fatalf("run returned while a request was in flight: %v", err)
+	default:
+	}
+	pw.Write([]byte(` 5000}`))
+	pw.Close()
+	if st := <-answer; st != 204 {
+		t.Fatalf("in-flight PUT answered %d, want 204", st)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
