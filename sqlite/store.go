@@ -38,6 +38,10 @@ type Store struct {
 	cacheMu   sync.RWMutex
 	instances map[string]*domain.Instance
 	cacheGen  uint64
+
+	// writeMu makes a write and its cache update one step: without it, two writes could
+	// commit in one order and update the cache in the other.
+	writeMu sync.Mutex
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -270,6 +274,8 @@ func instanceFrom(row *sql.Row, crn string) (*domain.Instance, error) {
 
 // update runs fn in a write transaction on the instance and stores what fn leaves in it.
 func (s *Store) update(ctx context.Context, crn string, fn func(in *domain.Instance) error) (*domain.Instance, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
@@ -566,6 +572,8 @@ func (s *Store) Load(ctx context.Context, seed *domain.Seed) error {
 	if err != nil {
 		return err
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)

@@ -3,7 +3,9 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,5 +104,86 @@ func TestStoreRulesAndNotFound(t *testing.T) {
 	got, _ = s.AuditEvents(ctx, domain.AuditFilter{Limit: 2})
 	if len(got) != 2 || got[0].Action != "x.read" {
 		t.Fatalf("limited: %+v", got)
+	}
+}
+
+// Concurrent writes leave the cache equal to the database: what a read answers is what
+// was committed last.
+func TestCacheFollowsConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Instance(ctx, crnA1); err != nil { // cached from here on
+		t.Fatal(err)
+	}
+	// A reader watches the whole time: consumed seconds only grow, so no read may see
+	// fewer than the read before it.
+	stop := make(chan struct{})
+	watched := make(chan error, 1)
+	go func() {
+		last := 0.0
+		for {
+			select {
+			case <-stop:
+				watched <- nil
+				return
+			default:
+			}
+			in, err := s.Instance(ctx, crnA1)
+			if err == nil && in.ConsumedSeconds < last {
+				watched <- fmt.Errorf("a read saw %v consumed after one saw %v: the cache went back", in.ConsumedSeconds, last)
+				return
+			}
+			if err == nil {
+				last = in.ConsumedSeconds
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				limit := int64(1000 + g*100 + i)
+				if err := s.SetInstanceLimit(ctx, crnA1, &limit); err != nil {
+					t.Error(err)
+				}
+				after, err := s.RecordUsage(ctx, crnA1, 1)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				// Consumed seconds only grow: a read after this write sees at least as many.
+				if read, _ := s.Instance(ctx, crnA1); read.ConsumedSeconds < after.ConsumedSeconds {
+					t.Errorf("read %v consumed after a write that left %v: the cache went back", read.ConsumedSeconds, after.ConsumedSeconds)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-watched; err != nil {
+		t.Fatal(err)
+	}
+	cached, _ := s.Instance(ctx, crnA1)
+	var fromDB *domain.Instance
+	all, err := s.AccountInstances(ctx, "8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b") // always read from SQLite
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range all {
+		if all[i].CRN == crnA1 {
+			fromDB = &all[i]
+		}
+	}
+	if fromDB == nil || *cached.InstanceLimitSeconds != *fromDB.InstanceLimitSeconds || cached.ConsumedSeconds != fromDB.ConsumedSeconds || fromDB.ConsumedSeconds != 30+200 {
+		t.Fatalf("cache %v/%v, database %v/%v", *cached.InstanceLimitSeconds, cached.ConsumedSeconds, *fromDB.InstanceLimitSeconds, fromDB.ConsumedSeconds)
 	}
 }
