@@ -90,6 +90,7 @@ func (s *Server) identityOf(ctx context.Context, token string) (*identity, error
 	now := s.now()
 	s.idMu.RLock()
 	id, ok := s.idCache[token]
+	gen := s.idGen
 	s.idMu.RUnlock()
 	if ok && now.Before(id.expires) && now.Sub(id.checked) < identityCacheTTL {
 		return id, nil
@@ -114,7 +115,9 @@ func (s *Server) identityOf(ctx context.Context, token string) (*identity, error
 	if len(s.idCache) >= identityCacheSize {
 		clear(s.idCache)
 	}
-	s.idCache[token] = id
+	if s.idGen == gen { // no reset since the reads began: they are not stale
+		s.idCache[token] = id
+	}
 	s.idMu.Unlock()
 	return id, nil
 }
@@ -122,6 +125,7 @@ func (s *Server) identityOf(ctx context.Context, token string) (*identity, error
 // forgetIdentities drops every cached identity, after the principals or policies changed.
 func (s *Server) forgetIdentities() {
 	s.idMu.Lock()
+	s.idGen++
 	clear(s.idCache)
 	s.idMu.Unlock()
 }

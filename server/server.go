@@ -68,6 +68,7 @@ type Server struct {
 	now         func() time.Time
 	idMu        sync.RWMutex
 	idCache     map[string]*identity
+	idGen       uint64 // counts resets, so a read that raced one is not cached
 	specJSON    []byte
 	specYAML    []byte
 }
