@@ -32,8 +32,10 @@ type Store interface {
 	// Policies returns the policies granted to a principal.
 	Policies(ctx context.Context, principalID string) ([]Policy, error)
 
-	// AppendAudit keeps an audit event for listing.
-	AppendAudit(ctx context.Context, ev AuditRecord) error
+	// AppendAudit keeps audit events for listing, in one transaction.
+	AppendAudit(ctx context.Context, evs []AuditRecord) error
+	// PruneAudit drops all but the newest keep audit events.
+	PruneAudit(ctx context.Context, keep int) error
 	// AuditEvents lists kept audit events, oldest first, matching the filter.
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 

@@ -76,17 +76,15 @@ type auditor struct {
 	mu    sync.Mutex
 	sink  io.Writer
 	store domain.Store
+	keep  int // how many events the store keeps; 0: all
+	kept  int // events written since the last prune
 	queue chan domain.AuditRecord
 	done  chan struct{}
 	flush chan chan struct{}
 }
 
-type batchAppender interface {
-	AppendAuditBatch(ctx context.Context, evs []domain.AuditRecord) error
-}
-
-func newAuditor(log *slog.Logger, sink io.Writer, store domain.Store) *auditor {
-	a := &auditor{log: log, sink: sink, store: store, queue: make(chan domain.AuditRecord, 4096), done: make(chan struct{}), flush: make(chan chan struct{})}
+func newAuditor(log *slog.Logger, sink io.Writer, store domain.Store, keep int) *auditor {
+	a := &auditor{log: log, sink: sink, store: store, keep: keep, queue: make(chan domain.AuditRecord, 4096), done: make(chan struct{}), flush: make(chan chan struct{})}
 	go a.run()
 	return a
 }
@@ -113,20 +111,19 @@ func (a *auditor) run() {
 		if len(batch) == 0 {
 			return
 		}
-		var err error
-		if ba, ok := a.store.(batchAppender); ok {
-			err = ba.AppendAuditBatch(context.Background(), batch)
-		} else {
-			for _, r := range batch {
-				if err = a.store.AppendAudit(context.Background(), r); err != nil {
-					break
-				}
-			}
-		}
-		if err != nil {
+		if err := a.store.AppendAudit(context.Background(), batch); err != nil {
 			a.log.Error("audit events not kept", "count", len(batch), "error", err)
 		}
+		a.kept += len(batch)
 		batch = batch[:0]
+		// Prune once a tenth of the limit has come in, so the database stays bounded
+		// (the JSON-lines sink keeps everything).
+		if a.keep > 0 && a.kept >= max(a.keep/10, 1) {
+			if err := a.store.PruneAudit(context.Background(), a.keep); err != nil {
+				a.log.Error("audit events not pruned", "error", err)
+			}
+			a.kept = 0
+		}
 	}
 	// take adds whatever else is queued, without waiting; false once the queue is closed.
 	take := func() bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,4 +192,21 @@ func TestConcurrentLimitsAndUsage(t *testing.T) {
 		t.Fatalf("final limit %v is none of the accepted PUTs", *final.InstanceLimitSeconds)
 	}
 	t.Logf("%d PUTs accepted, %d refused with 409", len(accepted), n409)
+}
+
+// The database keeps only the newest audit events it is told to; the sink keeps all.
+func TestAuditRetention(t *testing.T) {
+	h := newHarness(t, func(c *server.Config) { c.AuditKeep = 5 })
+	admin := h.token(keyAdmin)
+	for range 12 {
+		h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, "")
+		h.srv.FlushAudit() // one batch per call, so pruning runs as it would over time
+	}
+	lr, _ := h.control(t).ListAuditEventsWithResponse(context.Background(), nil)
+	if lr.StatusCode() != 200 || len(lr.JSON200.Events) != 5 {
+		t.Fatalf("kept %d events, want the newest 5: %s", len(lr.JSON200.Events), lr.Body)
+	}
+	if n := strings.Count(h.audit.String(), "\n"); n != 12 {
+		t.Fatalf("the sink has %d events, want all 12", n)
+	}
 }

@@ -39,6 +39,7 @@ type Config struct {
 	Doc               *spec.Document // nil: the embedded document
 	Logger            *slog.Logger   // nil: discard
 	AuditSink         io.Writer      // JSON lines; nil: events are only kept in the store
+	AuditKeep         int            // how many audit events the store keeps, newest first; 0: 100000, -1: all
 	ValidateResponses bool
 	TokenTTL          time.Duration // access token lifetime; 0: one hour, as IBM Cloud IAM
 	TTLDefaults       *domain.TTLDefaults
@@ -116,7 +117,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.specYAML, err = yaml.JSONToYAML(s.specJSON); err != nil {
 		return nil, err
 	}
-	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store)
+	keep := cfg.AuditKeep
+	switch {
+	case keep == 0:
+		keep = 100000
+	case keep < 0:
+		keep = 0
+	}
+	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store, keep)
 	s.addRoutes(basePath, s.doc)
 	if s.adminToken != "" {
 		if s.controlDoc, err = spec.LoadControl(); err != nil {

@@ -484,18 +484,8 @@ func (s *Store) Policies(ctx context.Context, principalID string) ([]domain.Poli
 	return out, rows.Err()
 }
 
-// AppendAudit keeps an audit event.
-func (s *Store) AppendAudit(ctx context.Context, ev domain.AuditRecord) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO audit_events (time, action, outcome, initiator_id, target_crn, correlation_id, event) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		ev.Time.UTC().Format(time.RFC3339Nano), ev.Action, ev.Outcome, ev.InitiatorID, ev.TargetCRN, ev.CorrelationID, string(ev.JSON))
-	if err != nil {
-		return fmt.Errorf("sqlite: append audit event: %w", err)
-	}
-	return nil
-}
-
-// AppendAuditBatch keeps several audit events in one transaction.
-func (s *Store) AppendAuditBatch(ctx context.Context, evs []domain.AuditRecord) error {
+// AppendAudit keeps audit events in one transaction.
+func (s *Store) AppendAudit(ctx context.Context, evs []domain.AuditRecord) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
@@ -512,6 +502,17 @@ func (s *Store) AppendAuditBatch(ctx context.Context, evs []domain.AuditRecord) 
 		}
 	}
 	return tx.Commit()
+}
+
+// PruneAudit deletes all but the newest keep audit events.
+func (s *Store) PruneAudit(ctx context.Context, keep int) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, err := s.write.ExecContext(ctx, `DELETE FROM audit_events WHERE id <= (SELECT max(id) FROM audit_events) - ?`, keep)
+	if err != nil {
+		return fmt.Errorf("sqlite: prune audit events: %w", err)
+	}
+	return nil
 }
 
 // AuditEvents lists kept events matching f, oldest first.

@@ -93,7 +93,7 @@ func TestStoreRulesAndNotFound(t *testing.T) {
 		if i == 1 {
 			outcome = "failure"
 		}
-		if err := s.AppendAudit(ctx, domain.AuditRecord{Time: now, Action: a, Outcome: outcome, InitiatorID: "u", TargetCRN: crnA1, CorrelationID: "c", JSON: []byte(`{}`)}); err != nil {
+		if err := s.AppendAudit(ctx, []domain.AuditRecord{{Time: now, Action: a, Outcome: outcome, InitiatorID: "u", TargetCRN: crnA1, CorrelationID: "c", JSON: []byte(`{}`)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -104,6 +104,12 @@ func TestStoreRulesAndNotFound(t *testing.T) {
 	got, _ = s.AuditEvents(ctx, domain.AuditFilter{Limit: 2})
 	if len(got) != 2 || got[0].Action != "x.read" {
 		t.Fatalf("limited: %+v", got)
+	}
+	if err := s.PruneAudit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.AuditEvents(ctx, domain.AuditFilter{}); len(got) != 1 || got[0].Action != "y.update" {
+		t.Fatalf("after pruning to the newest 1: %+v", got)
 	}
 }
 

@@ -51,6 +51,7 @@ type options struct {
 	cpuProfile        string
 	gcPercent         int
 	memoryLimitMiB    int64
+	auditKeep         int
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -85,6 +86,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	env["gc-percent"] = "QRSERVER_GC_PERCENT"
 	fs.Int64Var(&o.memoryLimitMiB, "memory-limit-mib", 32, "soft limit of the Go heap in MiB, as GOMEMLIMIT: the GC works harder near it, so a burst of slow writes does not swell the RSS; 0 for none (env QRSERVER_MEMORY_LIMIT_MIB; GOMEMLIMIT, if set, wins)")
 	env["memory-limit-mib"] = "QRSERVER_MEMORY_LIMIT_MIB"
+	fs.IntVar(&o.auditKeep, "audit-keep", 100000, "how many of the newest audit events the database keeps for the control API (the --audit-log file keeps all); -1 keeps all (env QRSERVER_AUDIT_KEEP)")
+	env["audit-keep"] = "QRSERVER_AUDIT_KEEP"
 	str(&o.cpuProfile, "cpuprofile", "QRSERVER_CPUPROFILE", "", "write a CPU profile (pprof) to this file until shutdown")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: qrserver [flags]\n\nThe reference server of the Qiskit Runtime Instances and Accounts API.\n\nFlags:\n")
@@ -198,7 +201,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		audit = f
 	}
 	srv, err := server.New(ctx, server.Config{
-		Store: store, Logger: log, AuditSink: audit, ValidateResponses: o.validateResponses,
+		Store: store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
 		TokenTTL: o.tokenTTL, AdminToken: o.adminToken, Seed: sd,
 		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},
 	})
