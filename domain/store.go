@@ -1,9 +1,6 @@
 package domain
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // Store keeps the service's state. It is owned here and implemented in a package named
 // after its engine (sqlite/). Methods return *Error with ENOTFOUND or ECONFLICT where the
@@ -32,12 +29,14 @@ type Store interface {
 	// Policies returns the policies granted to a principal.
 	Policies(ctx context.Context, principalID string) ([]Policy, error)
 
-	// AppendAudit keeps audit events for listing, in one transaction.
-	AppendAudit(ctx context.Context, evs []AuditRecord) error
-	// PruneAudit drops all but the newest keep audit events.
+	// AppendAudit keeps audit events (each one JSON object, no newline) for listing, in
+	// one write.
+	AppendAudit(ctx context.Context, events [][]byte) error
+	// PruneAudit drops the oldest audit events, keeping at least the newest keep.
 	PruneAudit(ctx context.Context, keep int) error
-	// AuditEvents lists kept audit events, oldest first, matching the filter.
-	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
+	// AuditEvents lists the kept audit events, oldest first. The store does not read
+	// them: what they mean, and filtering by it, is the server's.
+	AuditEvents(ctx context.Context) ([][]byte, error)
 
 	// Load replaces the whole state with the seed's.
 	Load(ctx context.Context, s *Seed) error
@@ -49,27 +48,4 @@ type Store interface {
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error
-}
-
-// AuditRecord is one kept audit event: the fields to filter on and the event as JSON.
-type AuditRecord struct {
-	ID            int64
-	Time          time.Time
-	Action        string
-	Outcome       string
-	InitiatorID   string
-	TargetCRN     string
-	CorrelationID string
-	JSON          []byte
-}
-
-// AuditFilter selects audit events; empty fields match everything.
-type AuditFilter struct {
-	Action        string
-	Outcome       string
-	InitiatorID   string
-	TargetCRN     string
-	CorrelationID string
-	Since         time.Time
-	Limit         int
 }

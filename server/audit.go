@@ -78,18 +78,18 @@ type auditor struct {
 	store domain.Store
 	keep  int // how many events the store keeps; 0: all
 	kept  int // events written since the last prune
-	queue chan domain.AuditRecord
+	queue chan []byte
 	done  chan struct{}
 	flush chan chan struct{}
 }
 
 func newAuditor(log *slog.Logger, sink io.Writer, store domain.Store, keep int) *auditor {
-	a := &auditor{log: log, sink: sink, store: store, keep: keep, queue: make(chan domain.AuditRecord, 4096), done: make(chan struct{}), flush: make(chan chan struct{})}
+	a := &auditor{log: log, sink: sink, store: store, keep: keep, queue: make(chan []byte, 4096), done: make(chan struct{}), flush: make(chan chan struct{})}
 	go a.run()
 	return a
 }
 
-func (a *auditor) emit(ev *AuditEvent, at time.Time, principalID, target string) {
+func (a *auditor) emit(ev *AuditEvent) {
 	line := ev.AppendJSON(make([]byte, 0, 1024))
 	if a.sink != nil {
 		a.mu.Lock()
@@ -101,12 +101,12 @@ func (a *auditor) emit(ev *AuditEvent, at time.Time, principalID, target string)
 			a.log.Error("audit sink write failed", "error", err)
 		}
 	}
-	a.queue <- domain.AuditRecord{Time: at, Action: ev.Action, Outcome: ev.Outcome, InitiatorID: principalID, TargetCRN: target, CorrelationID: ev.CorrelationID, JSON: line}
+	a.queue <- line
 }
 
 func (a *auditor) run() {
 	defer close(a.done)
-	var batch []domain.AuditRecord
+	var batch [][]byte
 	write := func() {
 		if len(batch) == 0 {
 			return
@@ -241,9 +241,7 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	if r.Header.Get(echo.HeaderAuthorization) == "" {
 		ev.Initiator.Credential.Type = "none"
 	}
-	principalID := ""
 	if p := rs.principal; p != nil {
-		principalID = p.ID
 		ev.Initiator.ID, ev.Initiator.Name = p.ID, p.Name
 		if p.Type == domain.PrincipalServiceID {
 			ev.Initiator.TypeURI = "service/security/account/serviceid"
@@ -276,7 +274,7 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	if ev.Outcome == "failure" {
 		ev.Message += " -failure"
 	}
-	s.auditor.emit(ev, at, principalID, target)
+	s.auditor.emit(ev)
 }
 
 func truncate(s string, n int) string {

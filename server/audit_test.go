@@ -102,13 +102,13 @@ func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 
 	// No token and no API key anywhere a person or a log shipper can read.
 	h.srv.FlushAudit()
-	stored, err := h.store.AuditEvents(t.Context(), auditFilterAll)
+	stored, err := h.store.AuditEvents(t.Context())
 	if err != nil || len(stored) != len(calls) {
 		t.Fatalf("kept audit events: %d, %v", len(stored), err)
 	}
 	var keptJSON strings.Builder
 	for _, r := range stored {
-		keptJSON.Write(r.JSON)
+		keptJSON.Write(r)
 	}
 	everything := h.logs.String() + h.audit.String() + strings.Join(bodies, "") + keptJSON.String()
 	for k, tok := range tokens {

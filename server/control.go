@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"time"
 
 	"github.com/oapi-codegen/nullable"
 
@@ -82,43 +84,48 @@ func (h controlHandlers) ResetState(ctx context.Context, _ control.ResetStateReq
 	return control.ResetState204Response{}, nil
 }
 
-// ListAuditEvents lists kept audit events.
+// ListAuditEvents lists kept audit events, oldest first, filtered here: the store keeps
+// them as it got them.
 func (h controlHandlers) ListAuditEvents(ctx context.Context, req control.ListAuditEventsRequestObject) (control.ListAuditEventsResponseObject, error) {
 	h.s.auditor.Flush()
 	p := req.Params
-	f := domain.AuditFilter{Limit: 100}
-	if p.Action != nil {
-		f.Action = *p.Action
-	}
-	if p.Outcome != nil {
-		f.Outcome = string(*p.Outcome)
-	}
-	if p.Initiator != nil {
-		f.InitiatorID = *p.Initiator
-	}
-	if p.Target != nil {
-		f.TargetCRN = *p.Target
-	}
-	if p.CorrelationId != nil {
-		f.CorrelationID = *p.CorrelationId
-	}
-	if p.Since != nil {
-		f.Since = *p.Since
-	}
+	limit := 100
 	if p.Limit != nil {
-		f.Limit = int(*p.Limit)
+		limit = int(*p.Limit)
 	}
-	recs, err := h.s.store.AuditEvents(ctx, f)
+	match := func(want *string, got string) bool { return want == nil || *want == got }
+	raw, err := h.s.store.AuditEvents(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := control.AuditEventList{Events: make([]control.AuditEvent, 0, len(recs))}
-	for _, r := range recs {
-		var ev control.AuditEvent
-		if err := json.Unmarshal(r.JSON, &ev); err != nil {
+	out := control.AuditEventList{Events: []control.AuditEvent{}}
+	for _, line := range raw {
+		var ev AuditEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return nil, fmt.Errorf("a kept audit event is not JSON: %w", err)
+		}
+		var outcome *string
+		if p.Outcome != nil {
+			o := string(*p.Outcome)
+			outcome = &o
+		}
+		if !match(p.Action, ev.Action) || !match(outcome, ev.Outcome) || !match(p.Initiator, ev.Initiator.ID) ||
+			!match(p.Target, ev.Target.ID) || !match(p.CorrelationId, ev.CorrelationID) {
+			continue
+		}
+		if p.Since != nil {
+			if t, err := time.Parse(auditTimeLayout, ev.EventTime); err != nil || t.Before(*p.Since) {
+				continue
+			}
+		}
+		var item control.AuditEvent
+		if err := json.Unmarshal(line, &item); err != nil {
 			return nil, err
 		}
-		out.Events = append(out.Events, ev)
+		out.Events = append(out.Events, item)
+		if len(out.Events) == limit {
+			break
+		}
 	}
 	return control.ListAuditEvents200JSONResponse(out), nil
 }

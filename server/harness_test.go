@@ -262,5 +262,3 @@ func checkError(t *testing.T, resp *http.Response, body []byte, status int, code
 	}
 	return ec
 }
-
-var auditFilterAll = domain.AuditFilter{}

@@ -66,3 +66,20 @@ func BenchmarkStoreSetInstanceLimit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStoreAppendAudit keeps a batch of 500 audit events; ns/op is per batch.
+func BenchmarkStoreAppendAudit(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	ev := []byte(`{"action":"quantum-computing.instance.read","outcome":"success","reason":{"reasonCode":200,"reasonType":"OK"},"severity":"normal","initiator":{"id":"IBMid-demo-admin","typeURI":"service/security/account/user","name":"Ada Admin","host":{"address":"127.0.0.1","agent":"Go-http-client/1.1"},"credential":{"type":"token"}},"target":{"id":"crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::","typeURI":"quantum-computing/instance"},"observer":{"name":"ActivityTracker"},"eventTime":"2026-11-24T12:18:04.363+0000","correlationId":"2ac2dbab-7132-485d-9b29-c5f6989f24ec","message":"Qiskit Runtime: Get current instance details crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::","dataEvent":true}`)
+	batch := make([][]byte, 500)
+	for i := range batch {
+		batch[i] = ev
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.AppendAudit(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/seed"
@@ -87,29 +86,27 @@ func TestStoreRulesAndNotFound(t *testing.T) {
 		t.Fatalf("account: %+v %v", acct, err)
 	}
 
-	now := time.Now()
-	for i, a := range []string{"x.read", "x.read", "y.update"} {
-		outcome := "success"
-		if i == 1 {
-			outcome = "failure"
-		}
-		if err := s.AppendAudit(ctx, []domain.AuditRecord{{Time: now, Action: a, Outcome: outcome, InitiatorID: "u", TargetCRN: crnA1, CorrelationID: "c", JSON: []byte(`{}`)}}); err != nil {
+	// Audit events are kept as given, oldest first, in batches; pruning keeps the newest.
+	for _, batch := range [][][]byte{{[]byte(`{"n":1}`), []byte(`{"n":2}`)}, {[]byte(`{"n":3}`)}, {[]byte(`{"n":4}`), []byte(`{"n":5}`)}} {
+		if err := s.AppendAudit(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, _ := s.AuditEvents(ctx, domain.AuditFilter{Action: "x.read", Outcome: "failure"})
-	if len(got) != 1 {
-		t.Fatalf("filtered: %d", len(got))
+	got, err := s.AuditEvents(ctx)
+	if err != nil || len(got) != 5 || string(got[0]) != `{"n":1}` || string(got[4]) != `{"n":5}` {
+		t.Fatalf("kept: %q %v", got, err)
 	}
-	got, _ = s.AuditEvents(ctx, domain.AuditFilter{Limit: 2})
-	if len(got) != 2 || got[0].Action != "x.read" {
-		t.Fatalf("limited: %+v", got)
+	if err := s.PruneAudit(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.AuditEvents(ctx); len(got) != 3 || string(got[0]) != `{"n":3}` {
+		t.Fatalf("after pruning to the newest 3: %q", got)
 	}
 	if err := s.PruneAudit(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ = s.AuditEvents(ctx, domain.AuditFilter{}); len(got) != 1 || got[0].Action != "y.update" {
-		t.Fatalf("after pruning to the newest 1: %+v", got)
+	if got, _ = s.AuditEvents(ctx); len(got) != 2 || string(got[1]) != `{"n":5}` {
+		t.Fatalf("pruning keeps whole batches with the newest event: %q", got)
 	}
 }
 

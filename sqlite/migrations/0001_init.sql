@@ -54,15 +54,12 @@ CREATE TABLE policies (
 );
 CREATE INDEX policies_by_principal ON policies(principal_id);
 
-CREATE TABLE audit_events (
-    id             INTEGER PRIMARY KEY AUTOINCREMENT,
-    time           TEXT NOT NULL,
-    action         TEXT NOT NULL,
-    outcome        TEXT NOT NULL,
-    initiator_id   TEXT NOT NULL,
-    target_crn     TEXT NOT NULL,
-    correlation_id TEXT NOT NULL,
-    event          TEXT NOT NULL
+-- Audit events, one row per write of the server's audit writer: its events as JSON lines.
+-- last_seq numbers events across rows, for pruning by count.
+CREATE TABLE audit_batches (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    last_seq INTEGER NOT NULL,
+    events   BLOB NOT NULL
 );
 
 CREATE TABLE settings (
