@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -43,7 +44,7 @@ func ParseCRN(s string) (CRN, error) {
 	}
 	parts := strings.Split(s, ":")
 	if len(parts) != 10 {
-		return bad("it has " + itoa(len(parts)) + " colon-separated segments, not 10")
+		return bad("it has " + strconv.Itoa(len(parts)) + " colon-separated segments, not 10")
 	}
 	if parts[0] != "crn" || parts[1] != "v1" {
 		return bad("it does not start with crn:v1:")
@@ -68,10 +69,3 @@ func ParseCRN(s string) (CRN, error) {
 
 // ValidAccountID reports whether id is an account id as the API accepts it (no a/ prefix).
 func ValidAccountID(id string) bool { return validChars(id, 64, "_-") }
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
-}

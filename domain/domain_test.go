@@ -109,22 +109,20 @@ func TestInstanceUsageRules(t *testing.T) {
 		in                Instance
 		limit             float64
 		hasLimit, reached bool
-		remaining         float64
 		limitSeconds      string
 	}{
-		{"limit wins over allocation", Instance{InstanceLimitSeconds: f64(60), UsageAllocationSeconds: i64(120), ConsumedSeconds: 12}, 60, true, false, 48, "60"},
-		{"allocation when no limit", Instance{UsageAllocationSeconds: i64(120), ConsumedSeconds: 130}, 120, true, true, 0, ""},
-		{"reached at equality", Instance{InstanceLimitSeconds: f64(60), ConsumedSeconds: 60}, 60, true, true, 0, "60"},
-		{"fractional limit rounds up as a string", Instance{InstanceLimitSeconds: f64(60.7)}, 60.7, true, false, 60.7, "61"},
-		{"neither", Instance{ConsumedSeconds: 5}, 0, false, false, 0, ""},
+		{"limit wins over allocation", Instance{InstanceLimitSeconds: f64(60), UsageAllocationSeconds: i64(120), ConsumedSeconds: 12}, 60, true, false, "60"},
+		{"allocation when no limit", Instance{UsageAllocationSeconds: i64(120), ConsumedSeconds: 130}, 120, true, true, ""},
+		{"reached at equality", Instance{InstanceLimitSeconds: f64(60), ConsumedSeconds: 60}, 60, true, true, "60"},
+		{"fractional limit rounds up as a string", Instance{InstanceLimitSeconds: f64(60.7)}, 60.7, true, false, "61"},
+		{"neither", Instance{ConsumedSeconds: 5}, 0, false, false, ""},
 	}
 	for _, c := range cases {
 		limit, ok := c.in.UsageLimit()
 		reached, rok := c.in.LimitReached()
-		rem, _ := c.in.Remaining()
 		s, _ := c.in.LimitSecondsString()
-		if limit != c.limit || ok != c.hasLimit || reached != c.reached || rok != c.hasLimit || rem != c.remaining || s != c.limitSeconds {
-			t.Errorf("%s: limit %v/%v reached %v/%v remaining %v string %q", c.name, limit, ok, reached, rok, rem, s)
+		if limit != c.limit || ok != c.hasLimit || reached != c.reached || rok != c.hasLimit || s != c.limitSeconds {
+			t.Errorf("%s: limit %v/%v reached %v/%v string %q", c.name, limit, ok, reached, rok, s)
 		}
 	}
 }

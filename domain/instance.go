@@ -81,15 +81,6 @@ func (i *Instance) LimitReached() (reached, ok bool) {
 	return i.ConsumedSeconds >= limit, true
 }
 
-// Remaining is the usage limit minus the consumed seconds, never below 0.
-func (i *Instance) Remaining() (float64, bool) {
-	limit, ok := i.UsageLimit()
-	if !ok {
-		return 0, false
-	}
-	return math.Max(0, limit-i.ConsumedSeconds), true
-}
-
 // MaxInstanceLimit is the largest limit the API accepts (int32).
 const MaxInstanceLimit = math.MaxInt32
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/oapi-codegen/nullable"
 
@@ -39,7 +40,7 @@ func instanceBody(in *domain.Instance) gen.Instance {
 		out.InstanceLimit = &limit //nolint:staticcheck // the deprecated field is part of the API
 	}
 	if in.UsageAllocationSeconds != nil {
-		s := itoa64(*in.UsageAllocationSeconds)
+		s := strconv.FormatInt(*in.UsageAllocationSeconds, 10)
 		out.UsageAllocationSeconds = &s
 	}
 	return out
@@ -144,8 +145,4 @@ func int32p(v *int64) *int32 {
 	}
 	n := int32(min(max(*v, 0), domain.MaxInstanceLimit))
 	return &n
-}
-
-func itoa64(n int64) string {
-	return itoa(int(n))
 }

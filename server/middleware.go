@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -155,5 +154,3 @@ func (s *Server) apiVersion(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

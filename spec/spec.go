@@ -101,33 +101,6 @@ func newDocument(t *openapi3.T, iam bool) (*Document, error) {
 // Operation returns the operation with the given operationId, or nil.
 func (d *Document) Operation(id string) *Operation { return d.byID[id] }
 
-// Find returns the operation at the given method and document path, or nil.
-func (d *Document) Find(method, path string) *Operation {
-	item := d.T.Paths.Find(path)
-	if item == nil {
-		return nil
-	}
-	op := item.GetOperation(method)
-	if op == nil {
-		return nil
-	}
-	return d.byID[op.OperationID]
-}
-
-// AllowedMethods lists the methods the document defines at a path, for a 405's Allow header.
-func (d *Document) AllowedMethods(path string) []string {
-	item := d.T.Paths.Find(path)
-	if item == nil {
-		return nil
-	}
-	var ms []string
-	for m := range item.Operations() {
-		ms = append(ms, m)
-	}
-	sort.Strings(ms)
-	return ms
-}
-
 func stringList(op *openapi3.Operation, ext string) ([]string, error) {
 	raw, ok := op.Extensions[ext]
 	if !ok {
