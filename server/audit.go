@@ -209,7 +209,7 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 			s.writeError(c, err)
 		}
 		rs := stateOf(c)
-		if rs.op == nil || len(rs.op.AuditEvents) == 0 {
+		if op := rs.op(); op == nil || len(op.AuditEvents) == 0 {
 			return nil
 		}
 		s.emitAudit(c, rs)
@@ -218,6 +218,7 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) emitAudit(c echo.Context, rs *reqState) {
+	op := rs.op()
 	status := c.Response().Status
 	r := c.Request()
 	at := s.now()
@@ -235,8 +236,8 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 			Credential: AuditCredential{Type: "token"},
 		},
 	}
-	if len(rs.op.AuditEvents) > 0 {
-		ev.Action = rs.op.AuditEvents[0]
+	if len(op.AuditEvents) > 0 {
+		ev.Action = op.AuditEvents[0]
 	}
 	if r.Header.Get(echo.HeaderAuthorization) == "" {
 		ev.Initiator.Credential.Type = "none"
@@ -259,7 +260,7 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	if rs.resource.InstanceCRN == "" && c.Param("id") != "" {
 		ev.Target.TypeURI = "quantum-computing/account"
 	}
-	if rs.op.Method != http.MethodGet {
+	if op.Method != http.MethodGet {
 		ev.Severity = "warning"
 	}
 	if status >= 400 {
@@ -270,7 +271,7 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 			ev.Severity = "critical"
 		}
 	}
-	ev.Message = "Qiskit Runtime: " + rs.op.Operation.Summary + " " + target
+	ev.Message = "Qiskit Runtime: " + op.Operation.Summary + " " + target
 	if ev.Outcome == "failure" {
 		ev.Message += " -failure"
 	}

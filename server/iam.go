@@ -172,7 +172,8 @@ func (s *Server) issueToken(p *domain.Principal, now time.Time) (string, time.Ti
 func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rs := stateOf(c)
-		if rs.op == nil || len(rs.op.IAMActions) == 0 {
+		op := rs.op()
+		if op == nil || len(op.IAMActions) == 0 {
 			return next(c) // not an operation of IBM's API
 		}
 		res, err := s.resourceOf(c)
@@ -180,11 +181,11 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		rs.resource = res
-		for _, action := range rs.op.IAMActions {
+		for _, action := range op.IAMActions {
 			if domain.Allowed(rs.policies, action, res) {
 				continue
 			}
-			if rs.op.Operation.Responses.Status(403) == nil {
+			if op.Operation.Responses.Status(403) == nil {
 				return accountNotFound(res.AccountID)
 			}
 			return domain.Errorf(domain.EFORBIDDEN, "You are not allowed to do %s on %s: no access policy grants you a role that includes it.", action, res.String()).

@@ -30,12 +30,20 @@ const (
 type reqState struct {
 	trace      string
 	start      time.Time
-	op         *spec.Operation
+	route      *route // the operation the request was routed to, if any
 	principal  *domain.Principal
 	policies   []domain.Policy
 	resource   domain.Resource
 	apiVersion string
 	errCode    string // the error container's code, if the answer was an error
+}
+
+// op is the operation the request was routed to, or nil.
+func (rs *reqState) op() *spec.Operation {
+	if rs.route == nil {
+		return nil
+	}
+	return rs.route.op
 }
 
 type stateKey struct{}
@@ -95,8 +103,8 @@ func (s *Server) logAndMeasure(next echo.HandlerFunc) echo.HandlerFunc {
 		status := c.Response().Status
 		elapsed := time.Since(rs.start)
 		opID := "none"
-		if rs.op != nil {
-			opID = rs.op.ID
+		if op := rs.op(); op != nil {
+			opID = op.ID
 		}
 		s.metrics.observe(opID, status, elapsed)
 		if !s.log.Enabled(c.Request().Context(), slog.LevelInfo) {
@@ -142,7 +150,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) apiVersion(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rs := stateOf(c)
-		if rs.op == nil || len(rs.op.IAMActions) == 0 {
+		if op := rs.op(); op == nil || len(op.IAMActions) == 0 {
 			return next(c) // not an operation of IBM's API
 		}
 		v, err := domain.ResolveAPIVersion(c.Request().Header.Get(HeaderAPIVersion))

@@ -70,7 +70,8 @@ func (s *Server) routeOf(c echo.Context) *route {
 func (s *Server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if rt := s.routeOf(c); rt != nil {
-			stateOf(c).op = rt.op
+			rs := stateOf(c)
+			rs.route = rt
 		}
 		return next(c)
 	}
@@ -81,7 +82,7 @@ func (s *Server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 // handler then sees exactly the body that was validated (KeepValidatedValue).
 func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rt := s.routeOf(c)
+		rt := stateOf(c).route // found once, by identify
 		if rt == nil {
 			return next(c)
 		}
@@ -205,7 +206,7 @@ func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 // so, and is logged.
 func (s *Server) validateResponse(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rt := s.routeOf(c)
+		rt := stateOf(c).route // found once, by identify
 		if rt == nil {
 			return next(c)
 		}
