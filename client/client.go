@@ -256,12 +256,12 @@ func ForCRN(crn string) CallOption { return func(c *call) { c.crn = crn } }
 // AtAPIVersion sends this call with another IBM-API-Version.
 func AtAPIVersion(v string) CallOption { return func(c *call) { c.apiVersion = v } }
 
-func (c *Client) call(opts []CallOption) (*call, error) {
+func (c *Client) call(opts []CallOption) *call {
 	k := &call{crn: c.crn, apiVersion: c.apiVersion}
 	for _, o := range opts {
 		o(k)
 	}
-	return k, nil
+	return k
 }
 
 func (c *Client) editor(k *call) gen.RequestEditorFn {
@@ -313,7 +313,7 @@ func (k *call) answer(resp *http.Response, err error, want int, out any) error {
 
 // Instance returns the instance named by the CRN (get_instance).
 func (c *Client) Instance(ctx context.Context, opts ...CallOption) (*gen.Instance, error) {
-	k, _ := c.call(opts)
+	k := c.call(opts)
 	if err := k.needCRN(); err != nil {
 		return nil, err
 	}
@@ -327,7 +327,7 @@ func (c *Client) Instance(ctx context.Context, opts ...CallOption) (*gen.Instanc
 
 // InstanceConfiguration returns the instance's configuration (get_instance_configuration).
 func (c *Client) InstanceConfiguration(ctx context.Context, opts ...CallOption) (*gen.InstanceConfiguration, error) {
-	k, _ := c.call(opts)
+	k := c.call(opts)
 	if err := k.needCRN(); err != nil {
 		return nil, err
 	}
@@ -351,7 +351,7 @@ func (c *Client) RemoveInstanceLimit(ctx context.Context, opts ...CallOption) er
 }
 
 func (c *Client) replaceConfiguration(ctx context.Context, limit nullable.Nullable[int32], opts []CallOption) error {
-	k, _ := c.call(opts)
+	k := c.call(opts)
 	if err := k.needCRN(); err != nil {
 		return err
 	}
@@ -381,7 +381,7 @@ func (u *Usage) Remaining() (seconds float64, ok bool) {
 
 // Usage returns the instance's usage (get_usage).
 func (c *Client) Usage(ctx context.Context, opts ...CallOption) (*Usage, error) {
-	k, _ := c.call(opts)
+	k := c.call(opts)
 	if err := k.needCRN(); err != nil {
 		return nil, err
 	}
@@ -396,7 +396,7 @@ func (c *Client) Usage(ctx context.Context, opts ...CallOption) (*Usage, error) 
 // Account returns an account's configuration (get_account). An empty id means the
 // account of the client's CRN.
 func (c *Client) Account(ctx context.Context, id string, opts ...CallOption) (*gen.AccountConfiguration, error) {
-	k, _ := c.call(opts)
+	k := c.call(opts)
 	if id == "" {
 		if err := k.needCRN(); err != nil {
 			return nil, errors.New("client: no account id and no instance CRN to take it from")
