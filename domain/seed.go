@@ -122,7 +122,7 @@ func (s *Seed) State() (*State, error) {
 				acct.Plans = append(acct.Plans, PlanConfig{
 					PlanID: p.PlanID, UsageAllocationSeconds: p.UsageAllocationSeconds, UsageLimitSeconds: p.UsageLimitSeconds,
 					Backends: backends, MaxTTL: p.MaxTTL, ActiveTTL: p.ActiveTTL, InteractiveTTL: p.InteractiveTTL,
-					StartTime: p.StartTime, EndTime: p.EndTime,
+					StartTime: keptTimePtr(p.StartTime), EndTime: keptTimePtr(p.EndTime),
 				})
 			}
 		}
@@ -162,7 +162,7 @@ func (s *Seed) State() (*State, error) {
 			if !p.EndTime.After(p.StartTime) {
 				return bad("instance %s: usage_period ends before it starts", in.CRN)
 			}
-			inst.UsagePeriod = &UsagePeriod{Start: p.StartTime.UTC(), End: p.EndTime.UTC()}
+			inst.UsagePeriod = &UsagePeriod{Start: KeptTime(p.StartTime), End: KeptTime(p.EndTime)}
 		}
 		st.Instances = append(st.Instances, inst)
 	}
@@ -214,4 +214,12 @@ func (s *Seed) State() (*State, error) {
 		return bad("no accounts")
 	}
 	return st, nil
+}
+
+func keptTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	k := KeptTime(*t)
+	return &k
 }

@@ -1,36 +1,43 @@
 package domain
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store keeps the service's state. It is owned here and implemented in a package named
-// after its engine (sqlite/). Methods return *Error with ENOTFOUND or ECONFLICT where the
-// state decides; any other failure is an internal error.
+// after its engine (sqlite/, postgres/); internal/storetest is the suite that says what
+// implementing it means, run on every engine. An engine keeps state and nothing else:
+// the rules a write must satisfy are domain functions it calls inside its transaction
+// (see Change), and the HTTP wording of its errors is the server's. Methods return *Error
+// with ENOTFOUND, ECONFLICT or EINVALID where the state or a rule decides; any other
+// failure is an internal error.
 type Store interface {
-	// Instance returns the instance with the given CRN.
+	// Instance returns the instance with the given CRN (InstanceNotFound if none): a copy
+	// the caller may change. It reflects every write that returned before it was called,
+	// through any Store on the same database.
 	Instance(ctx context.Context, crn string) (*Instance, error)
-	// SetInstanceLimit sets (or, with nil, removes) an instance's limit, atomically with
-	// the CheckNewLimit rule against the consumed seconds.
-	SetInstanceLimit(ctx context.Context, crn string, limit *int64) error
-	// RecordUsage adds consumed seconds to an instance's current period, atomically.
-	RecordUsage(ctx context.Context, crn string, seconds float64) (*Instance, error)
-	// SetUsagePeriod replaces an instance's usage period (nil: none) and, if reset is set,
-	// zeroes its consumed seconds.
-	SetUsagePeriod(ctx context.Context, crn string, period *UsagePeriod, reset bool) (*Instance, error)
+	// UpdateInstance reads the instance, applies change to it and keeps what change leaves,
+	// as one transaction: concurrent updates of one instance, through any Store on the same
+	// database, are applied one after the other and none is lost. If change returns an
+	// error, nothing is kept and UpdateInstance returns that error.
+	UpdateInstance(ctx context.Context, crn string, change Change) (*Instance, error)
 
-	// Account returns the account with the given id.
+	// Account returns the account with the given id (AccountNotFound if none).
 	Account(ctx context.Context, id string) (*Account, error)
-	// AccountInstances returns the instances of an account.
+	// AccountInstances returns the instances of an account, ordered by CRN.
 	AccountInstances(ctx context.Context, accountID string) ([]Instance, error)
 
 	// PrincipalByAPIKey returns the principal owning an API key (ENOTFOUND if none).
 	PrincipalByAPIKey(ctx context.Context, apiKey string) (*Principal, error)
-	// Principal returns the principal with the given id.
-	Principal(ctx context.Context, id string) (*Principal, error)
-	// Policies returns the policies granted to a principal.
-	Policies(ctx context.Context, principalID string) ([]Policy, error)
+	// Identity returns a principal and the policies granted to it (ENOTFOUND if the
+	// principal does not exist), as they are now: after a Load through any Store on the
+	// same database, it answers the loaded state.
+	Identity(ctx context.Context, principalID string) (*Principal, []Policy, error)
 
 	// AppendAudit keeps audit events (each one JSON object, no newline) for listing, in
-	// one write.
+	// one write. Events appended through every Store on one database form one list, in the
+	// order their appends committed.
 	AppendAudit(ctx context.Context, events [][]byte) error
 	// PruneAudit drops the oldest audit events, keeping at least the newest keep.
 	PruneAudit(ctx context.Context, keep int) error
@@ -38,14 +45,119 @@ type Store interface {
 	// them: what they mean, and filtering by it, is the server's.
 	AuditEvents(ctx context.Context) ([][]byte, error)
 
-	// Load replaces the whole state with the seed's.
+	// Load replaces accounts, instances, principals, API keys and policies with the
+	// seed's, in one transaction. Audit events and the signing key are kept.
 	Load(ctx context.Context, s *Seed) error
-	// Empty reports whether the store holds no accounts yet.
-	Empty(ctx context.Context) (bool, error)
+	// LoadIfEmpty loads the seed if the store holds no account yet and reports whether it
+	// did. Of several Stores on one empty database that call it at once, exactly one loads.
+	LoadIfEmpty(ctx context.Context, s *Seed) (bool, error)
 	// SigningKey returns the key that signs access tokens, made on first use and kept, so
-	// tokens stay valid across restarts.
+	// tokens stay valid across restarts and are the same for every Store on the database.
 	SigningKey(ctx context.Context) ([]byte, error)
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Change is a rule applied to an instance inside a store's transaction: it checks the
+// instance as stored and changes it, or returns why it may not.
+type Change func(in *Instance) error
+
+// SetLimit is the change of replace_instance_configuration: a new limit (nil removes
+// it), checked with CheckNewLimit against the seconds consumed as stored.
+func SetLimit(limit *int64) Change {
+	return func(in *Instance) error {
+		if err := CheckNewLimit(limit, in.ConsumedSeconds); err != nil {
+			return err
+		}
+		if limit == nil {
+			in.InstanceLimitSeconds = nil
+			return nil
+		}
+		v := float64(*limit)
+		in.InstanceLimitSeconds = &v
+		return nil
+	}
+}
+
+// AddUsage records consumed seconds, as if jobs ran.
+func AddUsage(seconds float64) Change {
+	return func(in *Instance) error {
+		if err := CheckUsage(seconds); err != nil {
+			return err
+		}
+		in.ConsumedSeconds += seconds
+		return nil
+	}
+}
+
+// SetUsagePeriod replaces the usage period (nil: none) and, if reset is set, zeroes the
+// consumed seconds.
+func SetUsagePeriod(period *UsagePeriod, reset bool) Change {
+	return func(in *Instance) error {
+		if err := CheckUsagePeriod(period); err != nil {
+			return err
+		}
+		if period != nil {
+			period = &UsagePeriod{Start: KeptTime(period.Start), End: KeptTime(period.End)}
+		}
+		in.UsagePeriod = period
+		if reset {
+			in.ConsumedSeconds = 0
+		}
+		return nil
+	}
+}
+
+// AdvanceUsagePeriod starts the next period of the same length and zeroes the usage; an
+// instance with no period has nothing to advance.
+func AdvanceUsagePeriod() Change {
+	return func(in *Instance) error {
+		if in.UsagePeriod == nil {
+			return Errorf(ECONFLICT, "Instance %s has no usage period to advance (its plan has none); set one first.", in.CRN).WithReason("no_usage_period")
+		}
+		next := in.UsagePeriod.Next()
+		in.UsagePeriod = &next
+		in.ConsumedSeconds = 0
+		return nil
+	}
+}
+
+// KeptTime is a time as every store keeps it: in UTC, to the microsecond (PostgreSQL's
+// precision), so that no engine answers a time another would not.
+func KeptTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// CheckUsagePeriod refuses a period that does not end after it starts.
+func CheckUsagePeriod(p *UsagePeriod) error {
+	if p != nil && !p.End.After(p.Start) {
+		return Errorf(EINVALID, "the usage period must end after it starts").WithTarget("field", "usage_period").WithReason("invalid_field")
+	}
+	return nil
+}
+
+// Reasons of the not-found errors a store returns. Which part of a request named the
+// missing thing (a header, a parameter, a field) is for the server to say.
+const (
+	ReasonInstanceNotFound = "instance_not_found"
+	ReasonAccountNotFound  = "account_not_found"
+)
+
+// InstanceNotFound is a store's answer for a CRN it does not hold.
+func InstanceNotFound(crn string) *Error {
+	return Errorf(ENOTFOUND, "No instance has the CRN %s.", crn).WithReason(ReasonInstanceNotFound)
+}
+
+// AccountNotFound is a store's answer for an account id it does not hold.
+func AccountNotFound(id string) *Error {
+	return Errorf(ENOTFOUND, "No account has the id %s.", id).WithReason(ReasonAccountNotFound)
+}
+
+// APIKeyNotFound is a store's answer for an API key no principal owns.
+func APIKeyNotFound() *Error {
+	return Errorf(ENOTFOUND, "Provided API key could not be found.")
+}
+
+// PrincipalNotFound is a store's answer for a principal id it does not hold.
+func PrincipalNotFound(id string) *Error {
+	return Errorf(ENOTFOUND, "No principal has the id %s.", id)
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/internal/enginetest"
 	"github.com/qrapi/qrapi/server"
-	"github.com/qrapi/qrapi/sqlite"
 )
 
 // The access matrix: each role, granted on the caller's instance or on its whole
@@ -46,11 +46,7 @@ func TestAccessMatrix(t *testing.T) {
 		}
 	}
 	h := newHarness(t, func(c *server.Config) {
-		st, err := sqlite.Open(context.Background(), sqlite.Memory)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := enginetest.Open(t)
 		if err := st.Load(context.Background(), sd); err != nil {
 			t.Fatal(err)
 		}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qrapi/qrapi/internal/engine"
 	"github.com/qrapi/qrapi/seed"
 	"github.com/qrapi/qrapi/server"
-	"github.com/qrapi/qrapi/sqlite"
 )
 
 // benchServer is the full stack (IAM, request validation, store, audit), in-process, with
@@ -18,7 +18,7 @@ import (
 func benchServer(b *testing.B, path string) (*server.Server, string) {
 	b.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, path)
+	st, err := engine.Open(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func benchServer(b *testing.B, path string) (*server.Server, string) {
 func BenchmarkGetInstance(b *testing.B) {
 	for _, db := range []string{"memory", "file"} {
 		b.Run(db, func(b *testing.B) {
-			path := sqlite.Memory
+			path := ":memory:"
 			if db == "file" {
 				path = b.TempDir() + "/bench.db"
 			}
@@ -67,7 +67,7 @@ func BenchmarkGetInstance(b *testing.B) {
 func BenchmarkReplaceInstanceConfiguration(b *testing.B) {
 	for _, db := range []string{"memory", "file"} {
 		b.Run(db, func(b *testing.B) {
-			path := sqlite.Memory
+			path := ":memory:"
 			if db == "file" {
 				path = b.TempDir() + "/bench.db"
 			}

@@ -33,9 +33,9 @@ func instanceState(in *domain.Instance) control.InstanceState {
 
 // RecordUsage adds consumed seconds to an instance.
 func (h controlHandlers) RecordUsage(ctx context.Context, req control.RecordUsageRequestObject) (control.RecordUsageResponseObject, error) {
-	in, err := h.s.store.RecordUsage(ctx, req.Body.Instance, req.Body.Seconds)
+	in, err := h.s.store.UpdateInstance(ctx, req.Body.Instance, domain.AddUsage(req.Body.Seconds))
 	if err != nil {
-		return nil, err
+		return nil, naming(err, "field", "instance")
 	}
 	return control.RecordUsage200JSONResponse(instanceState(in)), nil
 }
@@ -48,26 +48,18 @@ func (h controlHandlers) SetUsagePeriod(ctx context.Context, req control.SetUsag
 		period = &domain.UsagePeriod{Start: p.StartTime.UTC(), End: p.EndTime.UTC()}
 	}
 	reset := req.Body.ResetConsumed != nil && *req.Body.ResetConsumed
-	in, err := h.s.store.SetUsagePeriod(ctx, req.Body.Instance, period, reset)
+	in, err := h.s.store.UpdateInstance(ctx, req.Body.Instance, domain.SetUsagePeriod(period, reset))
 	if err != nil {
-		return nil, err
+		return nil, naming(err, "field", "instance")
 	}
 	return control.SetUsagePeriod200JSONResponse(instanceState(in)), nil
 }
 
 // AdvanceUsagePeriod starts the next period of the same length and zeroes the usage.
 func (h controlHandlers) AdvanceUsagePeriod(ctx context.Context, req control.AdvanceUsagePeriodRequestObject) (control.AdvanceUsagePeriodResponseObject, error) {
-	in, err := h.s.store.Instance(ctx, req.Body.Instance)
+	in, err := h.s.store.UpdateInstance(ctx, req.Body.Instance, domain.AdvanceUsagePeriod())
 	if err != nil {
-		return nil, err
-	}
-	if in.UsagePeriod == nil {
-		return nil, domain.Errorf(domain.ECONFLICT, "Instance %s has no usage period to advance (its plan has none); set one first.", in.CRN).WithReason("no_usage_period")
-	}
-	next := in.UsagePeriod.Next()
-	in, err = h.s.store.SetUsagePeriod(ctx, in.CRN, &next, true)
-	if err != nil {
-		return nil, err
+		return nil, naming(err, "field", "instance")
 	}
 	return control.AdvanceUsagePeriod200JSONResponse(instanceState(in)), nil
 }
@@ -80,7 +72,6 @@ func (h controlHandlers) ResetState(ctx context.Context, _ control.ResetStateReq
 	if err := h.s.store.Load(ctx, h.s.seed); err != nil {
 		return nil, err
 	}
-	h.s.forgetIdentities()
 	return control.ResetState204Response{}, nil
 }
 

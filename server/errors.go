@@ -60,6 +60,16 @@ type errorTarget struct {
 	Name string `json:"name"`
 }
 
+// naming returns a store's not-found error naming the part of the request that named
+// what was not found; stores do not know how a request named it. Other errors pass.
+func naming(err error, typ, name string) error {
+	var de *domain.Error
+	if errors.As(err, &de) && de.Code == domain.ENOTFOUND && de.Target == nil {
+		return de.WithTarget(typ, name)
+	}
+	return err
+}
+
 // toDomainError turns anything a handler or middleware returned into a *domain.Error,
 // including echo's own errors (404 unknown route, 405, 413 from its body limit).
 func toDomainError(err error) *domain.Error {

@@ -18,7 +18,8 @@ type handlers struct{ s *Server }
 var _ gen.StrictServerInterface = handlers{}
 
 func (h handlers) instance(ctx context.Context) (*domain.Instance, error) {
-	return h.s.store.Instance(ctx, stateFrom(ctx).resource.InstanceCRN)
+	in, err := h.s.store.Instance(ctx, stateFrom(ctx).resource.InstanceCRN)
+	return in, naming(err, "header", headerServiceCRN)
 }
 
 // GetInstance answers get_instance.
@@ -61,8 +62,8 @@ func (h handlers) ReplaceInstanceConfiguration(ctx context.Context, req gen.Repl
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.store.SetInstanceLimit(ctx, stateFrom(ctx).resource.InstanceCRN, limit); err != nil {
-		return nil, err
+	if _, err := h.s.store.UpdateInstance(ctx, stateFrom(ctx).resource.InstanceCRN, domain.SetLimit(limit)); err != nil {
+		return nil, naming(err, "header", headerServiceCRN)
 	}
 	return gen.ReplaceInstanceConfiguration204Response{}, nil
 }

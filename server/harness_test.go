@@ -17,9 +17,9 @@ import (
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen"
+	"github.com/qrapi/qrapi/internal/enginetest"
 	"github.com/qrapi/qrapi/seed"
 	"github.com/qrapi/qrapi/server"
-	"github.com/qrapi/qrapi/sqlite"
 )
 
 // The demo seed's names (seed/demo.yaml).
@@ -74,11 +74,11 @@ func (f *failingStore) Instance(ctx context.Context, crn string) (*domain.Instan
 	return f.Store.Instance(ctx, crn)
 }
 
-func (f *failingStore) SetInstanceLimit(ctx context.Context, crn string, limit *int64) error {
+func (f *failingStore) UpdateInstance(ctx context.Context, crn string, change domain.Change) (*domain.Instance, error) {
 	if f.fail.Load() {
-		return errDisk
+		return nil, errDisk
 	}
-	return f.Store.SetInstanceLimit(ctx, crn, limit)
+	return f.Store.UpdateInstance(ctx, crn, change)
 }
 
 func (f *failingStore) Account(ctx context.Context, id string) (*domain.Account, error) {
@@ -123,11 +123,7 @@ type harness struct {
 func newHarness(t *testing.T, edit ...func(*server.Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Memory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := enginetest.Open(t)
 	sd := seed.Demo()
 	if err := st.Load(ctx, sd); err != nil {
 		t.Fatal(err)
@@ -140,6 +136,7 @@ func newHarness(t *testing.T, edit ...func(*server.Config)) *harness {
 	for _, e := range edit {
 		e(&cfg)
 	}
+	var err error
 	h.srv, err = server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -73,62 +73,58 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 type identity struct {
 	principal *domain.Principal
 	policies  []domain.Policy
-	expires   time.Time // the token's expiry
-	checked   time.Time // when the principal and policies were read
 }
 
-// identityCacheTTL bounds how long a principal's policies are reused before being read
-// again; identityCacheSize bounds the memory the cache takes.
-const (
-	identityCacheTTL  = 30 * time.Second
-	identityCacheSize = 4096
-)
+// verifiedCacheSize bounds the memory the cache of verified tokens takes.
+const verifiedCacheSize = 4096
 
-// identityOf verifies a token and reads its principal and policies, reusing both for a
-// short while: signature checks and two queries per request were most of its cost.
+// identityOf verifies a token and reads its principal and policies from the store. What
+// the process keeps is only the outcome of checking a token's signature, a pure function
+// of the token and the key: the principal and policies are the store's, so a reset through
+// any replica holds on this one from the next request.
 func (s *Server) identityOf(ctx context.Context, token string) (*identity, error) {
-	now := s.now()
-	s.idMu.RLock()
-	id, ok := s.idCache[token]
-	gen := s.idGen
-	s.idMu.RUnlock()
-	if ok && now.Before(id.expires) && now.Sub(id.checked) < identityCacheTTL {
-		return id, nil
-	}
-	claims, err := s.verifyToken(token)
+	claims, err := s.verifiedToken(token)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.store.Principal(ctx, claims.Subject)
+	p, policies, err := s.store.Identity(ctx, claims.Subject)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return nil, unauthorized("The IAM access token names an identity that no longer exists.")
 	}
 	if err != nil {
 		return nil, err
 	}
-	policies, err := s.store.Policies(ctx, p.ID)
+	return &identity{principal: p, policies: policies}, nil
+}
+
+// verifiedToken returns a token's claims, checking its signature once per token: the
+// signature check was most of the cost of authentication. The expiry is checked on every
+// call.
+func (s *Server) verifiedToken(token string) (*tokenClaims, error) {
+	s.idMu.RLock()
+	claims, ok := s.verified[token]
+	s.idMu.RUnlock()
+	if ok {
+		if !s.now().Before(claims.ExpiresAt.Add(tokenLeeway)) {
+			return nil, unauthorized("The IAM access token has expired: request a new one.")
+		}
+		return claims, nil
+	}
+	claims, err := s.verifyToken(token)
 	if err != nil {
 		return nil, err
 	}
-	id = &identity{principal: p, policies: policies, expires: claims.ExpiresAt.Time, checked: now}
 	s.idMu.Lock()
-	if len(s.idCache) >= identityCacheSize {
-		clear(s.idCache)
+	if len(s.verified) >= verifiedCacheSize {
+		clear(s.verified)
 	}
-	if s.idGen == gen { // no reset since the reads began: they are not stale
-		s.idCache[token] = id
-	}
+	s.verified[token] = claims
 	s.idMu.Unlock()
-	return id, nil
+	return claims, nil
 }
 
-// forgetIdentities drops every cached identity, after the principals or policies changed.
-func (s *Server) forgetIdentities() {
-	s.idMu.Lock()
-	s.idGen++
-	clear(s.idCache)
-	s.idMu.Unlock()
-}
+// tokenLeeway is the clock skew allowed on a token's expiry.
+const tokenLeeway = 5 * time.Second
 
 // verifyToken checks a token's signature, issuer and expiry.
 func (s *Server) verifyToken(token string) (*tokenClaims, error) {

@@ -68,8 +68,7 @@ type Server struct {
 	seed        *domain.Seed
 	now         func() time.Time
 	idMu        sync.RWMutex
-	idCache     map[string]*identity
-	idGen       uint64 // counts resets, so a read that raced one is not cached
+	verified    map[string]*tokenClaims // token -> its claims, signature checked
 	specJSON    []byte
 	specYAML    []byte
 }
@@ -82,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		store: cfg.Store, doc: cfg.Doc, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
 		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, seed: cfg.Seed, now: cfg.Now,
-		metrics: newMetrics(), idCache: map[string]*identity{},
+		metrics: newMetrics(), verified: map[string]*tokenClaims{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -109,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.signingKey = key
 	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(tokenIssuer),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(5*time.Second))
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(tokenLeeway))
 	s.reqOptions = openapi3filter.Options{AuthenticationFunc: s.authenticate, KeepValidatedValue: true}
 	if s.specJSON, err = json.Marshal(s.doc.T); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/seed"
 	"github.com/qrapi/qrapi/sqlite"
 )
@@ -42,10 +43,10 @@ func BenchmarkStoreInstance(b *testing.B) {
 			}
 		}
 	})
-	b.Run("policies", func(b *testing.B) {
+	b.Run("identity", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := s.Policies(ctx, "IBMid-demo-admin"); err != nil {
+			if _, _, err := s.Identity(ctx, "IBMid-demo-admin"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -61,7 +62,7 @@ func BenchmarkStoreSetInstanceLimit(b *testing.B) {
 	for b.Loop() {
 		i++
 		limit := 1000 + i%1000
-		if err := s.SetInstanceLimit(ctx, crnA1, &limit); err != nil {
+		if _, err := s.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
 			b.Fatal(err)
 		}
 	}

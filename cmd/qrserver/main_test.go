@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qrapi/qrapi/internal/enginetest"
 )
 
 // The test binary doubles as qrserver, so the durability test can kill -9 a real process.
@@ -103,9 +105,10 @@ func call(t *testing.T, method, url, tok, body string) (int, string) {
 }
 
 // A PUT that answered 204 survives kill -9 and a restart on the same database, and so do
-// the tokens issued before (the signing key is kept).
+// the tokens issued before (the signing key is kept). On the run's engine (make test runs
+// it on SQLite and on PostgreSQL).
 func TestPutSurvivesKill9(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "qr.db")
+	db := enginetest.DB(t)
 	seedFile := filepath.Join("..", "..", "seed", "demo.yaml")
 	cmd, base := startChild(t, "--db", db, "--seed", seedFile)
 	tok := token(t, base)

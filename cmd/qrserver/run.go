@@ -10,16 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/internal/engine"
 	"github.com/qrapi/qrapi/seed"
 	"github.com/qrapi/qrapi/server"
-	"github.com/qrapi/qrapi/sqlite"
 )
 
 // usageError is a bad command line: exit code 2.
@@ -64,7 +63,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		env[name] = envName
 	}
 	str(&o.addr, "addr", "QRSERVER_ADDR", "127.0.0.1:8080", "listen address")
-	str(&o.db, "db", "QRSERVER_DB", "./data/qrserver.db", "SQLite database file, or :memory: for a throwaway one")
+	str(&o.db, "db", "QRSERVER_DB", "./data/qrserver.db", "database: a SQLite file, :memory: for a throwaway one, or a postgres:// URL, which several replicas may share")
 	str(&o.seedFile, "seed", "QRSERVER_SEED", "", "YAML seed loaded into an empty database (and by the control API's reset)")
 	str(&o.auditLog, "audit-log", "QRSERVER_AUDIT_LOG", "", "file that audit events are appended to as JSON lines; - for stdout")
 	str(&o.logFormat, "log-format", "QRSERVER_LOG_FORMAT", "text", "log format: text or json")
@@ -163,28 +162,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	if o.db != sqlite.Memory {
-		if err := os.MkdirAll(filepath.Dir(o.db), 0o755); err != nil {
-			return err
-		}
-	}
-	store, err := sqlite.Open(ctx, o.db)
+	store, err := engine.Open(ctx, o.db)
 	if err != nil {
-		return err
+		return fmt.Errorf("open the %s database: %w", engine.Name(o.db), err)
 	}
 	defer store.Close()
 	if sd != nil {
-		empty, err := store.Empty(ctx)
+		// Of several replicas starting at once on an empty database, exactly one loads.
+		loaded, err := store.LoadIfEmpty(ctx, sd)
 		if err != nil {
 			return err
 		}
-		if empty {
-			if err := store.Load(ctx, sd); err != nil {
-				return err
-			}
-			log.Info("database seeded", "seed", o.seedFile, "accounts", len(sd.Accounts), "instances", len(sd.Instances), "principals", len(sd.Principals))
+		if loaded {
+			log.Info("database seeded", "engine", engine.Name(o.db), "seed", o.seedFile, "accounts", len(sd.Accounts), "instances", len(sd.Instances), "principals", len(sd.Principals))
 		} else {
-			log.Info("database not empty: seed not loaded", "db", o.db)
+			log.Info("database not empty: seed not loaded", "engine", engine.Name(o.db))
 		}
 	}
 	var audit io.Writer

@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/qrapi/qrapi/internal/engine"
 	"github.com/qrapi/qrapi/seed"
 	"github.com/qrapi/qrapi/server"
-	"github.com/qrapi/qrapi/sqlite"
 )
 
 // The demo seed's names (seed/demo.yaml).
@@ -45,7 +45,7 @@ func (s *Server) Close() { s.close() }
 // its answers. tokenTTL 0 means IAM's one hour.
 func Start(tokenTTL time.Duration) (*Server, error) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Memory)
+	st, err := engine.Open(ctx, ":memory:")
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,641 @@
+// Package storetest is the conformance suite of domain.Store: every behaviour the
+// interface promises, run against each engine. Implementing domain.Store means passing
+// Run; a new engine is a folder and a test that calls Run with its Engine.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/seed"
+)
+
+// Engine is how the suite makes stores of one engine.
+type Engine struct {
+	// NewDatabase makes an empty database for one test and returns a function that opens
+	// a Store on it; the suite closes what it opens. Where Shared or Durable is false, the
+	// suite calls open once at a time.
+	NewDatabase func(t *testing.T) (open func(t *testing.T) domain.Store)
+	// Shared: several Stores may be open on one database at once and behave as one
+	// (replicas).
+	Shared bool
+	// Durable: a Store opened again on the database finds what the last one kept.
+	Durable bool
+}
+
+// The demo seed's names that the suite uses.
+const (
+	crnA1     = "crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::"
+	crnB1     = "crn:v1:bluemix:public:quantum-computing:us-east:a/5b2d9e8f7a6c4b3d8e1f0a9b8c7d6e5f:7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b::"
+	crnAMiss  = "crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:00000000-0000-4000-8000-000000000000::"
+	acctDemo  = "8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b"
+	acctOther = "5b2d9e8f7a6c4b3d8e1f0a9b8c7d6e5f"
+	keyAdmin  = "qrdemo-admin-key-0123456789abcdefghijklmnop"
+)
+
+// Run runs the whole suite against an engine.
+func Run(t *testing.T, e Engine) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, e Engine)
+	}{
+		{"LoadIfEmptyLoadsOnce", testLoadIfEmpty},
+		{"SeedRoundTrip", testSeedRoundTrip},
+		{"NotFound", testNotFound},
+		{"Changes", testChanges},
+		{"FailedChangeKeepsNothing", testFailedChange},
+		{"LoadReplacesStateKeepsAuditAndKey", testLoadReplaces},
+		{"Audit", testAudit},
+		{"SigningKey", testSigningKey},
+		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
+		{"LimitRuleUnderConcurrency", testLimitRuleConcurrent},
+		{"ConcurrentLoadIfEmpty", testConcurrentLoadIfEmpty},
+		{"Durable", testDurable},
+		{"SharedStoresActAsOne", testShared},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, e) })
+	}
+}
+
+var ctx = context.Background()
+
+// open opens a store on a new database, closed when the test ends.
+func open(t *testing.T, e Engine) (domain.Store, func(t *testing.T) domain.Store) {
+	t.Helper()
+	opener := e.NewDatabase(t)
+	reopen := func(t *testing.T) domain.Store {
+		t.Helper()
+		s := opener(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	return reopen(t), reopen
+}
+
+// seeded opens a store on a new database with the demo seed.
+func seeded(t *testing.T, e Engine) (domain.Store, func(t *testing.T) domain.Store) {
+	t.Helper()
+	s, reopen := open(t, e)
+	if err := s.Load(ctx, seed.Demo()); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return s, reopen
+}
+
+func demoState(t *testing.T) *domain.State {
+	t.Helper()
+	st, err := seed.Demo().State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if domain.ErrorCode(err) != code {
+		t.Fatalf("%s: error %v, want code %s", what, err, code)
+	}
+}
+
+func testLoadIfEmpty(t *testing.T, e Engine) {
+	s, _ := open(t, e)
+	if _, err := s.Account(ctx, acctDemo); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("a new store holds the demo account: %v", err)
+	}
+	loaded, err := s.LoadIfEmpty(ctx, seed.Demo())
+	if err != nil || !loaded {
+		t.Fatalf("LoadIfEmpty on an empty store: %v %v", loaded, err)
+	}
+	limit := int64(4242)
+	if _, err := s.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err = s.LoadIfEmpty(ctx, seed.Demo())
+	if err != nil || loaded {
+		t.Fatalf("LoadIfEmpty on a seeded store loaded again: %v %v", loaded, err)
+	}
+	in, err := s.Instance(ctx, crnA1)
+	if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != 4242 {
+		t.Fatalf("a second LoadIfEmpty changed the state: %+v %v", in, err)
+	}
+	bad := &domain.Seed{}
+	if _, err := s.LoadIfEmpty(ctx, bad); domain.ErrorCode(err) != domain.EINVALID {
+		t.Fatalf("an invalid seed: %v", err)
+	}
+}
+
+func testSeedRoundTrip(t *testing.T, e Engine) {
+	s, _ := seeded(t, e)
+	st := demoState(t)
+	byAccount := map[string][]domain.Instance{}
+	for _, want := range st.Instances {
+		got, err := s.Instance(ctx, want.CRN)
+		if err != nil {
+			t.Fatalf("Instance %s: %v", want.CRN, err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("Instance %s:\n got %s\nwant %s", want.CRN, show(*got), show(want))
+		}
+		byAccount[want.AccountID] = append(byAccount[want.AccountID], want)
+	}
+	for _, a := range st.Accounts {
+		got, err := s.Account(ctx, a.ID)
+		if err != nil {
+			t.Fatalf("Account %s: %v", a.ID, err)
+		}
+		if !reflect.DeepEqual(*got, a) {
+			t.Errorf("Account %s:\n got %s\nwant %s", a.ID, show(*got), show(a))
+		}
+		want := byAccount[a.ID]
+		sort.Slice(want, func(i, j int) bool { return want[i].CRN < want[j].CRN })
+		ins, err := s.AccountInstances(ctx, a.ID)
+		if err != nil || !reflect.DeepEqual(ins, want) {
+			t.Errorf("AccountInstances %s: %v\n got %s\nwant %s", a.ID, err, show(ins), show(want))
+		}
+	}
+	policies := map[string][]domain.Policy{}
+	for _, p := range st.Policies {
+		policies[p.PrincipalID] = append(policies[p.PrincipalID], p)
+	}
+	for _, want := range st.Principals {
+		p, pols, err := s.Identity(ctx, want.ID)
+		if err != nil || !reflect.DeepEqual(*p, want) || !reflect.DeepEqual(pols, policies[want.ID]) {
+			t.Errorf("Identity %s: %v\n got %s %s\nwant %s %s", want.ID, err, show(p), show(pols), show(want), show(policies[want.ID]))
+		}
+	}
+	p, err := s.PrincipalByAPIKey(ctx, keyAdmin)
+	if err != nil || p.ID != "IBMid-demo-admin" || p.AccountID != acctDemo || p.Type != domain.PrincipalUser {
+		t.Fatalf("PrincipalByAPIKey: %+v %v", p, err)
+	}
+}
+
+func show(v any) string { return fmt.Sprintf("%+v", v) }
+
+func testNotFound(t *testing.T, e Engine) {
+	s, _ := seeded(t, e)
+	check := func(what string, err error, reason string) {
+		t.Helper()
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Code != domain.ENOTFOUND {
+			t.Fatalf("%s: %v, want not found", what, err)
+		}
+		if reason != "" && de.Reason != reason {
+			t.Fatalf("%s: reason %q, want %q", what, de.Reason, reason)
+		}
+		if de.Target != nil {
+			t.Fatalf("%s: a store named a part of the request (%+v): that is the server's to say", what, de.Target)
+		}
+	}
+	_, err := s.Instance(ctx, crnAMiss)
+	check("Instance", err, domain.ReasonInstanceNotFound)
+	_, err = s.UpdateInstance(ctx, crnAMiss, domain.AddUsage(1))
+	check("UpdateInstance", err, domain.ReasonInstanceNotFound)
+	_, err = s.Account(ctx, "nobody")
+	check("Account", err, domain.ReasonAccountNotFound)
+	_, err = s.PrincipalByAPIKey(ctx, "qrdemo-no-such-key-0123456789abcdefghij")
+	check("PrincipalByAPIKey", err, "")
+	_, _, err = s.Identity(ctx, "IBMid-nobody")
+	check("Identity", err, "")
+	if ins, err := s.AccountInstances(ctx, "nobody"); err != nil || len(ins) != 0 {
+		t.Fatalf("AccountInstances of an unknown account: %v %v", ins, err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func testChanges(t *testing.T, e Engine) {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 123456789, time.FixedZone("x", 3600))
+	cases := []struct {
+		name   string
+		change domain.Change
+		code   string // the error's code, "" for success
+		check  func(in *domain.Instance) error
+	}{
+		{"set limit", domain.SetLimit(ptr[int64](77)), "", func(in *domain.Instance) error {
+			if in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != 77 {
+				return errors.New("limit not 77")
+			}
+			return nil
+		}},
+		{"remove limit", domain.SetLimit(nil), "", func(in *domain.Instance) error {
+			if in.InstanceLimitSeconds != nil {
+				return errors.New("limit still set")
+			}
+			return nil
+		}},
+		{"limit below consumed", domain.SetLimit(ptr[int64](10)), domain.ECONFLICT, nil},
+		{"limit out of range", domain.SetLimit(ptr[int64](0)), domain.EINVALID, nil},
+		{"add usage", domain.AddUsage(2.5), "", func(in *domain.Instance) error {
+			if in.ConsumedSeconds != 32.5 {
+				return fmt.Errorf("consumed %v, want 32.5", in.ConsumedSeconds)
+			}
+			return nil
+		}},
+		{"negative usage", domain.AddUsage(-1), domain.EINVALID, nil},
+		{"period backwards", domain.SetUsagePeriod(&domain.UsagePeriod{Start: start, End: start.Add(-time.Hour)}, false), domain.EINVALID, nil},
+		{"period kept to the microsecond in UTC", domain.SetUsagePeriod(&domain.UsagePeriod{Start: start, End: start.Add(time.Hour)}, true), "", func(in *domain.Instance) error {
+			want := domain.UsagePeriod{Start: time.Date(2026, 10, 31, 23, 0, 0, 123456000, time.UTC), End: time.Date(2026, 11, 1, 0, 0, 0, 123456000, time.UTC)}
+			if in.UsagePeriod == nil || *in.UsagePeriod != want || in.ConsumedSeconds != 0 {
+				return fmt.Errorf("period %+v consumed %v, want %+v and 0", in.UsagePeriod, in.ConsumedSeconds, want)
+			}
+			return nil
+		}},
+		{"no period", domain.SetUsagePeriod(nil, false), "", func(in *domain.Instance) error {
+			if in.UsagePeriod != nil || in.ConsumedSeconds != 30 {
+				return fmt.Errorf("period %+v consumed %v", in.UsagePeriod, in.ConsumedSeconds)
+			}
+			return nil
+		}},
+		{"advance period", domain.AdvanceUsagePeriod(), "", func(in *domain.Instance) error {
+			if in.UsagePeriod == nil || in.ConsumedSeconds != 0 {
+				return fmt.Errorf("period %+v consumed %v", in.UsagePeriod, in.ConsumedSeconds)
+			}
+			return nil
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := seeded(t, e)
+			before, err := s.Instance(ctx, crnA1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.UpdateInstance(ctx, crnA1, tc.change)
+			if tc.code != "" {
+				wantCode(t, tc.name, err, tc.code)
+				after, _ := s.Instance(ctx, crnA1)
+				if !reflect.DeepEqual(after, before) {
+					t.Fatalf("a refused change was kept:\n got %s\nwant %s", show(after), show(before))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.check(got); err != nil {
+				t.Fatalf("returned: %v", err)
+			}
+			read, err := s.Instance(ctx, crnA1)
+			if err != nil || !reflect.DeepEqual(read, got) {
+				t.Fatalf("read after the update differs from what it returned:\n read %s\n returned %s", show(read), show(got))
+			}
+		})
+	}
+}
+
+func testFailedChange(t *testing.T, e Engine) {
+	s, _ := seeded(t, e)
+	before, _ := s.Instance(ctx, crnA1)
+	boom := errors.New("rule says no")
+	_, err := s.UpdateInstance(ctx, crnA1, func(in *domain.Instance) error {
+		in.ConsumedSeconds = 9999
+		in.InstanceLimitSeconds = nil
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("UpdateInstance returned %v, want the change's error", err)
+	}
+	after, _ := s.Instance(ctx, crnA1)
+	if !reflect.DeepEqual(after, before) {
+		t.Fatalf("a failed change was kept: %s", show(after))
+	}
+	// What a caller does with its copy is not the store's state.
+	after.ConsumedSeconds = 1
+	after.Backends[0] = "changed"
+	again, _ := s.Instance(ctx, crnA1)
+	if !reflect.DeepEqual(again, before) {
+		t.Fatalf("changing a returned instance changed the store: %s", show(again))
+	}
+}
+
+func testLoadReplaces(t *testing.T, e Engine) {
+	s, _ := seeded(t, e)
+	key, err := s.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, [][]byte{[]byte(`{"n":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateInstance(ctx, crnA1, domain.AddUsage(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := s.Instance(ctx, crnA1)
+	if in.ConsumedSeconds != 30 {
+		t.Fatalf("after Load, consumed %v, want the seed's 30", in.ConsumedSeconds)
+	}
+	// A smaller seed: what it lacks is gone, principals and policies included.
+	small := &domain.Seed{
+		Accounts:   []domain.SeedAccount{{ID: acctOther}},
+		Instances:  []domain.SeedInstance{{CRN: crnB1, PlanID: "open-instance", UsageConsumedSeconds: 3}},
+		Principals: []domain.SeedPrincipal{{ID: "IBMid-solo", Type: domain.PrincipalUser, Name: "Solo", Account: acctOther, APIKeys: []string{"solo-key-0123456789abcdefghijkl"}, Policies: []domain.SeedPolicyIn{{Role: domain.RoleViewer, Account: acctOther}}}},
+	}
+	if err := s.Load(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Instance(ctx, crnA1); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("an instance the new seed lacks: %v", err)
+	}
+	if _, _, err := s.Identity(ctx, "IBMid-demo-admin"); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("a principal the new seed lacks: %v", err)
+	}
+	if _, err := s.PrincipalByAPIKey(ctx, keyAdmin); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("an API key the new seed lacks: %v", err)
+	}
+	if p, pols, err := s.Identity(ctx, "IBMid-solo"); err != nil || p.Name != "Solo" || len(pols) != 1 || pols[0].Role != domain.RoleViewer {
+		t.Fatalf("the new seed's principal: %+v %+v %v", p, pols, err)
+	}
+	if in, err := s.Instance(ctx, crnB1); err != nil || in.ConsumedSeconds != 3 || len(in.Backends) != 0 || in.Backends == nil {
+		t.Fatalf("the new seed's instance: %+v %v", in, err)
+	}
+	key2, _ := s.SigningKey(ctx)
+	events, _ := s.AuditEvents(ctx)
+	if !slices.Equal(key, key2) || len(events) != 1 {
+		t.Fatalf("Load dropped the signing key or the audit events (%d events)", len(events))
+	}
+}
+
+func testAudit(t *testing.T, e Engine) {
+	s, _ := open(t, e)
+	if ev, err := s.AuditEvents(ctx); err != nil || len(ev) != 0 {
+		t.Fatalf("a new store's events: %v %v", ev, err)
+	}
+	if err := s.AppendAudit(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for batch := range 5 {
+		var events [][]byte
+		for i := range batch + 1 {
+			ev := fmt.Sprintf(`{"batch":%d,"i":%d}`, batch, i)
+			events = append(events, []byte(ev))
+			want = append(want, ev)
+		}
+		if err := s.AppendAudit(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := listAudit(t, s)
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+	// 15 events in batches of 1..5; keeping 7 keeps the last two batches (9 events).
+	if err := s.PruneAudit(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	got = listAudit(t, s)
+	if !slices.Equal(got, want[6:]) {
+		t.Fatalf("after pruning to 7:\n got %q\nwant %q", got, want[6:])
+	}
+}
+
+func listAudit(t *testing.T, s domain.Store) []string {
+	t.Helper()
+	raw, err := s.AuditEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i] = string(r)
+	}
+	return out
+}
+
+func testSigningKey(t *testing.T, e Engine) {
+	s, _ := open(t, e)
+	k1, err := s.SigningKey(ctx)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("SigningKey: %d bytes, %v", len(k1), err)
+	}
+	k2, _ := s.SigningKey(ctx)
+	if !slices.Equal(k1, k2) {
+		t.Fatal("the signing key changed between calls")
+	}
+}
+
+// stores returns n stores on one seeded database: n of them where the engine is shared,
+// else the one store n times.
+func stores(t *testing.T, e Engine, n int) []domain.Store {
+	s, reopen := seeded(t, e)
+	out := []domain.Store{s}
+	for len(out) < n {
+		if e.Shared {
+			out = append(out, reopen(t))
+		} else {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func testConcurrentUpdates(t *testing.T, e Engine) {
+	ss := stores(t, e, 3)
+	const workers, each = 6, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := ss[w%len(ss)]
+			for range each {
+				if _, err := s.UpdateInstance(ctx, crnA1, domain.AddUsage(0.5)); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, s := range ss {
+		in, err := s.Instance(ctx, crnA1)
+		if err != nil || in.ConsumedSeconds != 30+workers*each*0.5 {
+			t.Fatalf("store %d: consumed %v (%v), want %v: an update was lost", i, in.ConsumedSeconds, err, 30+workers*each*0.5)
+		}
+	}
+}
+
+// Usage recorded while limits are set: every limit that was kept was at least the
+// consumed seconds it was checked against, and those were the latest committed.
+func testLimitRuleConcurrent(t *testing.T, e Engine) {
+	ss := stores(t, e, 2)
+	var wg sync.WaitGroup
+	type outcome struct {
+		limit    int64
+		consumed float64
+		err      error
+	}
+	results := make(chan outcome, 200)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for range 60 {
+			if _, err := ss[0].UpdateInstance(ctx, crnA1, domain.AddUsage(1)); err != nil {
+				results <- outcome{err: err}
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range 60 {
+			limit := int64(31 + i)
+			in, err := ss[1%len(ss)].UpdateInstance(ctx, crnA1, domain.SetLimit(&limit))
+			o := outcome{limit: limit, err: err}
+			if in != nil {
+				o.consumed = in.ConsumedSeconds
+			}
+			results <- o
+		}
+	}()
+	wg.Wait()
+	close(results)
+	for o := range results {
+		switch {
+		case o.limit == 0:
+			t.Fatalf("recording usage failed: %v", o.err)
+		case o.err == nil && float64(o.limit) < o.consumed:
+			t.Fatalf("limit %d kept below %v consumed seconds", o.limit, o.consumed)
+		case o.err != nil && domain.ErrorCode(o.err) != domain.ECONFLICT:
+			t.Fatalf("limit %d: %v", o.limit, o.err)
+		}
+	}
+	in, _ := ss[0].Instance(ctx, crnA1)
+	if in.ConsumedSeconds != 90 {
+		t.Fatalf("consumed %v, want 90", in.ConsumedSeconds)
+	}
+}
+
+func testConcurrentLoadIfEmpty(t *testing.T, e Engine) {
+	s, reopen := open(t, e)
+	ss := []domain.Store{s, s, s}
+	if e.Shared {
+		ss = []domain.Store{s, reopen(t), reopen(t)}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	loads := 0
+	for _, s := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loaded, err := s.LoadIfEmpty(ctx, seed.Demo())
+			if err != nil {
+				t.Error(err)
+			}
+			if loaded {
+				mu.Lock()
+				loads++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if loads != 1 {
+		t.Fatalf("%d of %d concurrent LoadIfEmpty calls loaded, want exactly 1", loads, len(ss))
+	}
+	if ins, err := s.AccountInstances(ctx, acctDemo); err != nil || len(ins) != 2 {
+		t.Fatalf("after the concurrent loads: %d instances, %v", len(ins), err)
+	}
+}
+
+func testDurable(t *testing.T, e Engine) {
+	if !e.Durable {
+		t.Skip("this engine keeps nothing once closed (an in-memory database)")
+	}
+	opener := e.NewDatabase(t)
+	s := opener(t)
+	if _, err := s.LoadIfEmpty(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(77)
+	if _, err := s.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := s.SigningKey(ctx)
+	s.AppendAudit(ctx, [][]byte{[]byte(`{}`)})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = opener(t)
+	defer s.Close()
+	in, err := s.Instance(ctx, crnA1)
+	if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != 77 || in.ConsumedSeconds != 30 {
+		t.Fatalf("after reopening: %+v %v", in, err)
+	}
+	key2, _ := s.SigningKey(ctx)
+	if !slices.Equal(key, key2) {
+		t.Fatal("the signing key changed across a reopen")
+	}
+	if loaded, _ := s.LoadIfEmpty(ctx, seed.Demo()); loaded {
+		t.Fatal("a reopened database was seeded again")
+	}
+	if ev := listAudit(t, s); len(ev) != 1 {
+		t.Fatalf("%d audit events after reopening, want 1", len(ev))
+	}
+}
+
+func testShared(t *testing.T, e Engine) {
+	if !e.Shared {
+		t.Skip("this engine serves one process: one Store at a time on a database")
+	}
+	a, reopen := seeded(t, e)
+	b := reopen(t)
+	// What one store commits, the other reads at once: no cache may hide it.
+	for i := range 20 {
+		limit := int64(100 + i)
+		if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+			t.Fatal(err)
+		}
+		in, err := b.Instance(ctx, crnA1)
+		if err != nil || *in.InstanceLimitSeconds != float64(limit) {
+			t.Fatalf("round %d: the other store reads %v (%v), want %d", i, in.InstanceLimitSeconds, err, limit)
+		}
+		if _, err := b.UpdateInstance(ctx, crnA1, domain.AddUsage(1)); err != nil {
+			t.Fatal(err)
+		}
+		if in, _ := a.Instance(ctx, crnA1); in.ConsumedSeconds != float64(31+i) {
+			t.Fatalf("round %d: consumed %v through the first store", i, in.ConsumedSeconds)
+		}
+	}
+	// Identities read through a store before a Load through the other answer the loaded state.
+	if _, _, err := a.Identity(ctx, "IBMid-demo-admin"); err != nil {
+		t.Fatal(err)
+	}
+	small := &domain.Seed{Accounts: []domain.SeedAccount{{ID: acctOther}}}
+	if err := b.Load(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Identity(ctx, "IBMid-demo-admin"); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("after a Load through the other store, a removed principal: %v", err)
+	}
+	if _, err := a.Instance(ctx, crnA1); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("after a Load through the other store, a removed instance: %v", err)
+	}
+	ka, _ := a.SigningKey(ctx)
+	kb, _ := b.SigningKey(ctx)
+	if !slices.Equal(ka, kb) {
+		t.Fatal("two stores on one database sign with different keys")
+	}
+	a.AppendAudit(ctx, [][]byte{[]byte(`{"from":"a"}`)})
+	b.AppendAudit(ctx, [][]byte{[]byte(`{"from":"b"}`)})
+	if ea, eb := listAudit(t, a), listAudit(t, b); !slices.Equal(ea, eb) || len(ea) != 2 {
+		t.Fatalf("audit lists differ between stores: %q %q", ea, eb)
+	}
+}

@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
+)
+
+const instanceColumns = `crn, account_id, plan_id, backends, usage_allocation_seconds, instance_limit, qctrl_enabled, period_start, period_end, consumed_seconds`
+
+const selectInstance = `SELECT ` + instanceColumns + ` FROM instances WHERE crn = ?`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanInstance(row scanner) (*domain.Instance, error) {
+	var (
+		in           domain.Instance
+		backends     string
+		alloc        sql.NullInt64
+		limit        sql.NullFloat64
+		qctrl        sql.NullBool
+		pStart, pEnd sql.NullString
+	)
+	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &backends, &alloc, &limit, &qctrl, &pStart, &pEnd, &in.ConsumedSeconds); err != nil {
+		return nil, err
+	}
+	in.Backends = splitList(backends)
+	if alloc.Valid {
+		in.UsageAllocationSeconds = &alloc.Int64
+	}
+	if limit.Valid {
+		in.InstanceLimitSeconds = &limit.Float64
+	}
+	if qctrl.Valid {
+		in.QctrlEnabled = &qctrl.Bool
+	}
+	if pStart.Valid && pEnd.Valid {
+		start, err1 := time.Parse(time.RFC3339Nano, pStart.String)
+		end, err2 := time.Parse(time.RFC3339Nano, pEnd.String)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("sqlite: instance %s usage period: %w", in.CRN, err)
+		}
+		in.UsagePeriod = &domain.UsagePeriod{Start: start, End: end}
+	}
+	return &in, nil
+}
+
+func instanceFrom(row *sql.Row, crn string) (*domain.Instance, error) {
+	in, err := scanInstance(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.InstanceNotFound(crn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read instance: %w", err)
+	}
+	return in, nil
+}
+
+// Instance returns the instance with the given CRN: a copy the caller may change.
+func (s *Store) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
+	s.cacheMu.RLock()
+	cached, gen := s.instances[crn], s.cacheGen
+	s.cacheMu.RUnlock()
+	if cached != nil {
+		return cached.Clone(), nil
+	}
+	row, err := s.queryRow(ctx, selectInstance, crn)
+	if err != nil {
+		return nil, err
+	}
+	in, err := instanceFrom(row, crn)
+	if err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	if s.cacheGen == gen {
+		s.instances[crn] = in.Clone()
+	}
+	s.cacheMu.Unlock()
+	return in, nil
+}
+
+// cacheInstance records a committed instance.
+func (s *Store) cacheInstance(in *domain.Instance) {
+	s.cacheMu.Lock()
+	s.cacheGen++
+	s.instances[in.CRN] = in.Clone()
+	s.cacheMu.Unlock()
+}
+
+// UpdateInstance runs change in a write transaction on the instance and stores what
+// change leaves in it.
+func (s *Store) UpdateInstance(ctx context.Context, crn string, change domain.Change) (*domain.Instance, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	in, err := instanceFrom(tx.QueryRowContext(ctx, selectInstance, crn), crn)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(in); err != nil {
+		return nil, err
+	}
+	var pStart, pEnd any
+	if in.UsagePeriod != nil {
+		pStart, pEnd = timeOrNil(&in.UsagePeriod.Start), timeOrNil(&in.UsagePeriod.End)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE instances SET instance_limit = ?, period_start = ?, period_end = ?, consumed_seconds = ? WHERE crn = ?`,
+		in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, crn); err != nil {
+		return nil, fmt.Errorf("sqlite: update instance: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		s.forgetAll() // the outcome is unknown: read it again
+		return nil, fmt.Errorf("sqlite: commit: %w", err)
+	}
+	s.cacheInstance(in)
+	return in.Clone(), nil
+}
+
+// AccountInstances returns the instances of an account, by CRN.
+func (s *Store) AccountInstances(ctx context.Context, accountID string) ([]domain.Instance, error) {
+	rows, err := s.query(ctx, `SELECT `+instanceColumns+` FROM instances WHERE account_id = ? ORDER BY crn`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read instances: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Instance
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *in)
+	}
+	return out, rows.Err()
+}
