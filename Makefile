@@ -9,11 +9,14 @@ all: build
 ADDR ?= 127.0.0.1:8080
 ADMIN_TOKEN ?= demo-admin-token
 
-## run: the reference server on $(ADDR) with the demo seed, the control API and an audit log
+DB ?= data/qrserver.db
+
+## run: the reference server on $(ADDR) with the demo seed, the control API and an audit
+## log, on $(DB): a SQLite file, or a postgres:// URL (make run DB=postgres://…)
 run:
 	@mkdir -p data
 	@cat seed/demo.txt
-	$(GO) run ./cmd/qrserver --addr $(ADDR) --db data/qrserver.db --seed seed/demo.yaml \
+	$(GO) run ./cmd/qrserver --addr $(ADDR) --db '$(DB)' --seed seed/demo.yaml \
 		--admin-token $(ADMIN_TOKEN) --audit-log data/audit.jsonl
 
 ## bench: the Go micro-benchmarks (validation, auth, store, whole stack), compared with
@@ -54,9 +57,17 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-## test: gofmt, go vet and every test under the race detector
+## test: gofmt, go vet and every test under the race detector; then, with
+## QRAPI_TEST_POSTGRES set (a postgres:// URL, see deploy/postgres.sh), the server's and
+## qrserver's tests again on PostgreSQL. The PostgreSQL-only tests skip without it, and
+## fail under CI.
+PG_PACKAGES = ./server/ ./cmd/qrserver/
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
+	@if [ -n "$$QRAPI_TEST_POSTGRES" ]; then \
+		echo "QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES)"; \
+		QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES); \
+	else echo "QRAPI_TEST_POSTGRES is not set: the server's tests ran on SQLite only"; fi
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -35,9 +35,42 @@ const (
 
 var servingLine = regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)/api`)
 
+// child is a qrserver process started by a test.
+type child struct {
+	cmd  *exec.Cmd
+	base string       // http://127.0.0.1:port
+	logs *syncBuilder // its stderr
+}
+
+// syncBuilder is a strings.Builder safe for a reader and a writer goroutine.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) WriteLine(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(line + "\n")
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // startChild starts qrserver as a child process on a free loopback port and returns its
 // base URL once it answers.
 func startChild(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	c := startQrserver(t, args...)
+	return c.cmd, c.base
+}
+
+// startQrserver starts qrserver as a child process on a free loopback port, stopped when
+// the test ends, and returns once it serves.
+func startQrserver(t *testing.T, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "QRSERVER_TEST_CHILD=1")
@@ -49,10 +82,12 @@ func startChild(t *testing.T, args ...string) (*exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := &child{cmd: cmd, logs: &syncBuilder{}}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			c.logs.WriteLine(sc.Text())
 			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1]:
@@ -62,12 +97,12 @@ func startChild(t *testing.T, args ...string) (*exec.Cmd, string) {
 		}
 	}()
 	select {
-	case base := <-found:
-		return cmd, base
+	case c.base = <-found:
+		return c
 	case <-time.After(30 * time.Second):
-		t.Fatal("qrserver did not start within 30s")
+		t.Fatalf("qrserver did not start within 30s: %s", c.logs.String())
 	}
-	return nil, ""
+	return nil
 }
 
 func token(t *testing.T, base string) string {
