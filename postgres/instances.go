@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,39 +42,37 @@ func instanceFrom(row pgx.Row, crn string) (*domain.Instance, error) {
 	return in, nil
 }
 
-// Instance returns the instance with the given CRN, as committed now.
+// Instance returns the instance with the given CRN: from this replica's cache while the
+// cache protocol allows it, else as committed now.
 func (s *Store) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
-	return instanceFrom(s.pool.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances WHERE crn = $1`, crn), crn)
+	if in := s.replica.cache.instance(crn); in != nil {
+		return in, nil
+	}
+	gen, cacheable := s.replica.cache.generation()
+	in, err := instanceFrom(s.pool.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances WHERE crn = $1`, crn), crn)
+	if err == nil && cacheable {
+		s.replica.cache.fill(gen, in, nil)
+	}
+	return in, err
 }
 
-// UpdateInstance reads the instance with its row locked (FOR UPDATE), applies change and
-// writes the result in the same transaction: an update through another replica waits for
-// the lock and then reads what this one committed.
+// UpdateInstance applies change to the instance with its row locked (FOR UPDATE) and
+// writes the result in the same transaction, shared with the changes queued beside it
+// (writer.go): an update through another replica waits for the lock and then reads what
+// this one committed.
 func (s *Store) UpdateInstance(ctx context.Context, crn string, change domain.Change) (*domain.Instance, error) {
-	var out *domain.Instance
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		in, err := instanceFrom(tx.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances WHERE crn = $1 FOR UPDATE`, crn), crn)
-		if err != nil {
-			return err
-		}
-		if err := change(in); err != nil {
-			return err
-		}
-		var pStart, pEnd *time.Time
-		if in.UsagePeriod != nil {
-			pStart, pEnd = &in.UsagePeriod.Start, &in.UsagePeriod.End
-		}
-		if _, err := tx.Exec(ctx, `UPDATE instances SET instance_limit = $1, period_start = $2, period_end = $3, consumed_seconds = $4 WHERE crn = $5`,
-			in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, crn); err != nil {
-			return fmt.Errorf("postgres: update instance: %w", err)
-		}
-		out = in
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	r := &writeReq{ctx: ctx, crn: crn, change: change, done: make(chan writeResult, 1)}
+	select {
+	case s.writes <- r:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return out, nil
+	select {
+	case res := <-r.done:
+		return res.in, res.err
+	case <-s.writerDone:
+		return nil, errors.New("postgres: the store is closed")
+	}
 }
 
 // AccountInstances returns the instances of an account, by CRN.

@@ -1,7 +1,8 @@
 // Package postgres implements domain.Store on PostgreSQL with pgx v5 (pgxpool), with its
 // schema migrations embedded in the binary. Several qrserver replicas on one database
-// behave as one: every read goes to the database, every read-modify-write is one
-// transaction holding the row's lock, and the only state kept in the process is the pool.
+// behave as one: every read-modify-write is one transaction holding the row's lock, and a
+// replica answers a read from its cache only under the protocol of cache.go, by which a
+// write answers only once no replica's cache holds what it changed.
 package postgres
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -32,7 +34,11 @@ const (
 
 // Store is a domain.Store on a PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool       *pgxpool.Pool
+	replica    *replica
+	writes     chan *writeReq // to the group-commit goroutine
+	stopWriter context.CancelFunc
+	writerDone chan struct{}
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -49,8 +55,16 @@ const defaultMaxConns = 16
 
 // Open connects to the database named by dsn and brings its schema up to date. Replicas
 // starting at once take turns at the migrations (an advisory lock), and each applies
-// only what the others have not.
+// only what the others have not. Logs go to log (nil: discarded).
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWithLogger(ctx, dsn, nil)
+}
+
+// OpenWithLogger is Open with a logger for the cache protocol's warnings.
+func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -67,13 +81,42 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	rctx, stop := context.WithCancel(context.Background())
+	s.replica = &replica{
+		id: newReplicaID(), dsn: dsn, pool: pool, log: log, stop: stop, done: make(chan struct{}),
+		acks: map[uint64]chan string{}, ackOut: make(chan string, 4096),
+		cache: &cache{instances: map[string]*domain.Instance{}, identities: map[string]*identity{}},
+	}
+	go s.replica.run(rctx)
+	wctx, stopWriter := context.WithCancel(context.Background())
+	s.writes, s.stopWriter, s.writerDone = make(chan *writeReq, maxGroup), stopWriter, make(chan struct{})
+	go s.writeLoop(wctx)
 	return s, nil
 }
 
-// Close closes the pool.
+// Close stops the cache protocol, leaves the replicas, and closes the pool.
 func (s *Store) Close() error {
+	s.stopWriter()
+	<-s.writerDone
+	s.replica.stop()
+	<-s.replica.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.pool.Exec(ctx, `DELETE FROM replicas WHERE id = $1`, s.replica.id)
 	s.pool.Close()
 	return nil
+}
+
+// commitAndInvalidate commits tx, which notified the invalidation of crn (seq, acks), drops
+// crn from this replica's cache, and returns once no other replica's cache holds it.
+func (s *Store) commitAndInvalidate(ctx context.Context, tx pgx.Tx, crn string, seq uint64, acks chan string) error {
+	if err := tx.Commit(ctx); err != nil {
+		s.replica.forget(seq)
+		s.replica.cache.lose() // the outcome is unknown
+		return err
+	}
+	s.replica.cache.invalidate(crn)
+	return s.replica.awaitAcks(ctx, s.pool, seq, acks)
 }
 
 // Ping checks that the database answers.

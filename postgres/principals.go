@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/qrapi/qrapi/domain"
 )
@@ -21,9 +22,22 @@ func (s *Store) PrincipalByAPIKey(ctx context.Context, apiKey string) (*domain.P
 	return &p, nil
 }
 
-// Identity returns a principal and its policies in one query, as committed now: no
-// replica keeps them, so a reset through any replica holds at once on all.
+// Identity returns a principal and its policies in one query, or from this replica's cache
+// while the cache protocol allows it: a Load through any replica drops every replica's
+// cache before it answers.
 func (s *Store) Identity(ctx context.Context, id string) (*domain.Principal, []domain.Policy, error) {
+	if p, pols, ok := s.replica.cache.identity(id); ok {
+		return p, pols, nil
+	}
+	gen, cacheable := s.replica.cache.generation()
+	p, pols, err := s.readIdentity(ctx, id)
+	if err == nil && cacheable {
+		s.replica.cache.fill(gen, nil, &identity{principal: *p, policies: slices.Clone(pols)})
+	}
+	return p, pols, err
+}
+
+func (s *Store) readIdentity(ctx context.Context, id string) (*domain.Principal, []domain.Policy, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.type, p.name, p.account_id, pol.role, pol.account_id, pol.instance_crn
 		FROM principals p LEFT JOIN policies pol ON pol.principal_id = p.id WHERE p.id = $1 ORDER BY pol.id`, id)
 	if err != nil {

@@ -28,27 +28,34 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 	if err != nil {
 		return false, err
 	}
-	loaded := false
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeed); err != nil {
-			return err
-		}
-		if onlyIfEmpty {
-			var any bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts)`).Scan(&any); err != nil {
-				return err
-			}
-			if any {
-				return nil
-			}
-		}
-		loaded = true
-		return insertState(ctx, tx, st)
-	})
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
+		return false, fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeed); err != nil {
+		return false, fmt.Errorf("postgres: seed lock: %w", err)
+	}
+	if onlyIfEmpty {
+		var any bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts)`).Scan(&any); err != nil {
+			return false, fmt.Errorf("postgres: count accounts: %w", err)
+		}
+		if any {
+			return false, nil
+		}
+	}
+	if err := insertState(ctx, tx, st); err != nil {
 		return false, fmt.Errorf("postgres: load seed: %w", err)
 	}
-	return loaded, nil
+	seq, acks, err := s.replica.notify(ctx, tx, "")
+	if err != nil {
+		return false, fmt.Errorf("postgres: notify: %w", err)
+	}
+	if err := s.commitAndInvalidate(ctx, tx, "", seq, acks); err != nil {
+		return false, fmt.Errorf("postgres: commit seed: %w", err)
+	}
+	return true, nil
 }
 
 func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {

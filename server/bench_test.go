@@ -18,7 +18,7 @@ import (
 func benchServer(b *testing.B, path string) (*server.Server, string) {
 	b.Helper()
 	ctx := context.Background()
-	st, err := engine.Open(ctx, path)
+	st, err := engine.Open(ctx, path, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

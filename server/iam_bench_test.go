@@ -14,7 +14,7 @@ import (
 // its signature checked once, with the principal and policies read from the store.
 func BenchmarkAuth(b *testing.B) {
 	ctx := context.Background()
-	st, err := engine.Open(ctx, b.TempDir()+"/bench.db")
+	st, err := engine.Open(ctx, b.TempDir()+"/bench.db", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,6 +28,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 const (
@@ -44,6 +46,7 @@ type options struct {
 	mix                                  float64
 	conns                                []int
 	maxRun                               time.Duration
+	postgres                             string
 }
 
 // Result is one load run.
@@ -85,7 +88,8 @@ func main() {
 	flag.StringVar(&conns, "conns", "32,128", "concurrency levels")
 	flag.DurationVar(&o.maxRun, "max-run", 60*time.Second, "time bound of one run")
 	flag.StringVar(&o.profile, "cpuprofile", "", "have qrserver write a CPU profile of the whole run here")
-	flag.BoolVar(&o.onlyQR, "only-qrserver", false, "load qrserver alone (for profiling)")
+	flag.StringVar(&o.postgres, "postgres", "", "a postgres:// URL of a server where loadgen may create a database: adds the PostgreSQL scenarios (one replica, two replicas)")
+	flag.BoolVar(&o.onlyQR, "only-qrserver", false, "load qrserver alone (for profiling); with --postgres, on PostgreSQL")
 	flag.Float64Var(&o.mix, "mix", 0, "with --only-qrserver: the share of PUTs")
 	flag.Parse()
 	for _, c := range strings.Split(conns, ",") {
@@ -206,17 +210,22 @@ func token(base string) (string, error) {
 // load sends n requests over conns connections; mix > 0 makes that share of them PUTs.
 // It stops after maxRun whatever is left.
 func load(base, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64) (Result, map[int64]bool, error) {
+	return loadSpread([]string{base}, path, hdr, n, conns, maxRun, mix)
+}
+
+// loadSpread is load with the connections spread evenly over several servers (replicas).
+func loadSpread(bases []string, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64) (Result, map[int64]bool, error) {
 	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
 	if warmup > 0 {
-		run(hc, base, path, hdr, warmup, conns, maxRun, 0, nil, nil)
+		run(hc, bases, path, hdr, warmup, conns, maxRun, 0, nil, nil)
 	}
 	lat := make([]time.Duration, n)
 	var mu sync.Mutex
 	accepted := map[int64]bool{}
 	start := time.Now()
-	done, errs := run(hc, base, path, hdr, n, conns, maxRun, mix, lat, func(limit int64) {
+	done, errs := run(hc, bases, path, hdr, n, conns, maxRun, mix, lat, func(limit int64) {
 		mu.Lock()
 		accepted[limit] = true
 		mu.Unlock()
@@ -241,7 +250,7 @@ var warmup int
 // run sends n requests over conns workers, stopping after maxRun; lat (if not nil) gets
 // each latency, accepted each PUT limit that answered 204. It returns how many were sent
 // and how many failed.
-func run(hc *http.Client, base, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64, lat []time.Duration, accepted func(int64)) (int, int) {
+func run(hc *http.Client, bases []string, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64, lat []time.Duration, accepted func(int64)) (int, int) {
 	var next, errs atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), maxRun)
 	defer cancel()
@@ -251,6 +260,7 @@ func run(hc *http.Client, base, path string, hdr http.Header, n, conns int, maxR
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			base := bases[w%len(bases)]
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(n) || ctx.Err() != nil {
@@ -321,9 +331,19 @@ func runAll(o options) (*Report, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	// qrserver: the full stack, response validation off, on a fresh file database.
+	// qrserver: the full stack, response validation off, on a fresh file database (with
+	// --only-qrserver and --postgres, on a fresh PostgreSQL database).
 	qaddr := freePort()
-	qargs := []string{o.qrserver, "--addr", qaddr, "--db", filepath.Join(tmp, "qr.db"), "--seed", o.seed, "--log-level", "error"}
+	db := filepath.Join(tmp, "qr.db")
+	if o.onlyQR && o.postgres != "" {
+		dsn, drop, err := newPostgresDB(o.postgres)
+		if err != nil {
+			return nil, err
+		}
+		defer drop()
+		db = dsn
+	}
+	qargs := []string{o.qrserver, "--addr", qaddr, "--db", db, "--seed", o.seed, "--log-level", "error"}
 	if o.profile != "" {
 		qargs = append(qargs, "--cpuprofile", o.profile)
 	}
@@ -392,25 +412,141 @@ func runAll(o options) (*Report, error) {
 		}
 	}
 	for _, c := range o.conns {
-		r, accepted, err := load(qr.base, "/v1/instance", hdr, o.requests, c, o.maxRun, 0.10)
+		r, err := mixRun(o, "qrserver", []*proc{qr}, hdr, c)
 		if err != nil {
 			return nil, err
 		}
-		body, err := fetch(qr.base+"/v1/instances/configuration", hdr)
-		if err != nil {
+		rep.Results = append(rep.Results, r)
+	}
+	if o.postgres != "" {
+		if err := runPostgres(o, rep, hdr); err != nil {
 			return nil, err
+		}
+	}
+	judge(rep, o.conns)
+	return rep, nil
+}
+
+// mixRun is the 90/10 GET/PUT mix spread over replicas, with the lost-update check: the
+// limit read at the end must be one that a PUT was answered 204 for.
+func mixRun(o options, name string, ps []*proc, hdr http.Header, c int) (Result, error) {
+	var bases []string
+	for _, p := range ps {
+		bases = append(bases, p.base)
+	}
+	r, accepted, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0.10)
+	if err != nil {
+		return r, err
+	}
+	lost := false
+	for _, p := range ps { // every replica must read a limit that was accepted
+		body, err := fetch(p.base+"/v1/instances/configuration", hdr)
+		if err != nil {
+			return r, err
 		}
 		var cfg struct {
 			InstanceLimit *float64 `json:"instance_limit"`
 		}
 		json.Unmarshal(body, &cfg)
-		lost := cfg.InstanceLimit == nil || !accepted[int64(*cfg.InstanceLimit)]
-		r.Server, r.Scenario, r.PeakRSSMiB, r.LostUpdates = "qrserver", "90/10 GET/PUT", qr.peakRSS(), &lost
-		rep.Results = append(rep.Results, r)
-		fmt.Fprintf(os.Stderr, "%-9s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d lost %v\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors, lost)
+		lost = lost || cfg.InstanceLimit == nil || !accepted[int64(*cfg.InstanceLimit)]
 	}
-	judge(rep, o.conns)
-	return rep, nil
+	r.Server, r.Scenario, r.PeakRSSMiB, r.LostUpdates = name, "90/10 GET/PUT", peakOf(ps), &lost
+	fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d lost %v\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors, lost)
+	return r, nil
+}
+
+// peakOf is the highest peak RSS of one of the replicas.
+func peakOf(ps []*proc) float64 {
+	var peak float64
+	for _, p := range ps {
+		peak = max(peak, p.peakRSS())
+	}
+	return peak
+}
+
+// newPostgresDB creates a database on the server that server names and returns its DSN
+// and a function that drops it.
+func newPostgresDB(server string) (string, func(), error) {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: %w", err)
+	}
+	name := fmt.Sprintf("qrapi_bench_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close(ctx)
+		return "", nil, fmt.Errorf("postgres: %w", err)
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		admin.Close(ctx)
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close(context.Background())
+	}
+	return u.String(), drop, nil
+}
+
+// runPostgres adds the PostgreSQL scenarios: qrserver on a fresh database of the server
+// o.postgres names, as one replica and then as two with the connections spread over both.
+func runPostgres(o options, rep *Report, hdr http.Header) error {
+	dsn, drop, err := newPostgresDB(o.postgres)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	startReplica := func() (*proc, error) {
+		addr := freePort()
+		return start("qrserver-pg", []string{o.qrserver, "--addr", addr, "--db", dsn, "--seed", o.seed, "--log-level", "error"},
+			"http://"+addr+"/api", "http://"+addr+"/healthz", nil)
+	}
+	a, err := startReplica()
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	rep.StartupMs["qrserver-pg"] = float64(a.startup.Microseconds()) / 1000
+	tok, err := token(strings.TrimSuffix(a.base, "/api"))
+	if err != nil {
+		return err
+	}
+	hdr = hdr.Clone()
+	hdr.Set("Authorization", "Bearer "+tok)
+	scenarios := func(name string, ps []*proc) error {
+		var bases []string
+		for _, p := range ps {
+			bases = append(bases, p.base)
+		}
+		for _, c := range o.conns {
+			r, _, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0)
+			if err != nil {
+				return err
+			}
+			r.Server, r.Scenario, r.PeakRSSMiB = name, "GET /v1/instance", peakOf(ps)
+			rep.Results = append(rep.Results, r)
+			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors)
+		}
+		for _, c := range o.conns {
+			r, err := mixRun(o, name, ps, hdr, c)
+			if err != nil {
+				return err
+			}
+			rep.Results = append(rep.Results, r)
+		}
+		return nil
+	}
+	if err := scenarios("qrserver-pg", []*proc{a}); err != nil {
+		return err
+	}
+	b, err := startReplica()
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	return scenarios("qrserver-pg x2", []*proc{a, b})
 }
 
 func find(rep *Report, server, scenario string, conns int) *Result {
@@ -449,6 +585,35 @@ func judge(rep *Report, conns []int) {
 	rep.TargetsMet["qrserver peak RSS <= 64 MiB"] = peak <= 64
 	rep.TargetsMet["qrserver start-up <= 200 ms"] = rep.StartupMs["qrserver"] <= 200
 	_ = ok
+	judgePostgres(rep, conns)
+}
+
+// judgePostgres checks the PostgreSQL targets, each a ratio within this run.
+func judgePostgres(rep *Report, conns []int) {
+	if find(rep, "qrserver-pg", "GET /v1/instance", conns[0]) == nil {
+		return
+	}
+	if b, pg := find(rep, "baseline", "GET /v1/instance", 32), find(rep, "qrserver-pg", "GET /v1/instance", 32); b != nil && pg != nil {
+		rep.Ratios["qrserver-pg/baseline c=32"] = round(pg.Throughput / b.Throughput)
+		rep.TargetsMet["PostgreSQL, one replica: GET /v1/instance >= 50% of baseline, c=32"] = pg.Throughput >= 0.5*b.Throughput
+	}
+	var peak float64
+	for _, c := range conns {
+		one, two := find(rep, "qrserver-pg", "GET /v1/instance", c), find(rep, "qrserver-pg x2", "GET /v1/instance", c)
+		rep.Ratios[fmt.Sprintf("pg x2/pg GET c=%d", c)] = round(two.Throughput / one.Throughput)
+		rep.TargetsMet[fmt.Sprintf("PostgreSQL, two replicas >= 90%% of one, GET c=%d", c)] = two.Throughput >= 0.9*one.Throughput
+		sq, pg, pg2 := find(rep, "qrserver", "90/10 GET/PUT", c), find(rep, "qrserver-pg", "90/10 GET/PUT", c), find(rep, "qrserver-pg x2", "90/10 GET/PUT", c)
+		rep.Ratios[fmt.Sprintf("pg mix/sqlite mix c=%d", c)] = round(pg.Throughput / sq.Throughput)
+		rep.Ratios[fmt.Sprintf("pg x2 mix/pg mix c=%d", c)] = round(pg2.Throughput / pg.Throughput)
+		rep.TargetsMet[fmt.Sprintf("PostgreSQL 90/10 mix >= SQLite mix, no lost update, c=%d", c)] = pg.Throughput >= sq.Throughput && !*pg.LostUpdates && !*pg2.LostUpdates && pg.Errors == 0 && pg2.Errors == 0
+		rep.TargetsMet[fmt.Sprintf("PostgreSQL GET zero errors, c=%d", c)] = one.Errors == 0 && two.Errors == 0
+	}
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.Server, "qrserver-pg") {
+			peak = max(peak, r.PeakRSSMiB)
+		}
+	}
+	rep.TargetsMet["PostgreSQL: peak RSS per replica <= 64 MiB"] = peak <= 64
 }
 
 func round(f float64) float64 { return float64(int(f*100+0.5)) / 100 }

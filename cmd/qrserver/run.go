@@ -162,7 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	store, err := engine.Open(ctx, o.db)
+	store, err := engine.Open(ctx, o.db, log)
 	if err != nil {
 		return fmt.Errorf("open the %s database: %w", engine.Name(o.db), err)
 	}

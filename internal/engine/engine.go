@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -23,10 +24,11 @@ func Name(db string) string {
 	return "sqlite"
 }
 
-// Open opens the store db names, creating a SQLite file's directory if needed.
-func Open(ctx context.Context, db string) (domain.Store, error) {
+// Open opens the store db names, creating a SQLite file's directory if needed. log (nil:
+// discarded) gets the engine's own warnings.
+func Open(ctx context.Context, db string, log *slog.Logger) (domain.Store, error) {
 	if postgres.IsDSN(db) {
-		return postgres.Open(ctx, db)
+		return postgres.OpenWithLogger(ctx, db, log)
 	}
 	if db != sqlite.Memory {
 		if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {

@@ -45,7 +45,7 @@ func (s *Server) Close() { s.close() }
 // its answers. tokenTTL 0 means IAM's one hour.
 func Start(tokenTTL time.Duration) (*Server, error) {
 	ctx := context.Background()
-	st, err := engine.Open(ctx, ":memory:")
+	st, err := engine.Open(ctx, ":memory:", nil)
 	if err != nil {
 		return nil, err
 	}

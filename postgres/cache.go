@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/qrapi/qrapi/domain"
+)
+
+// The cache protocol. A replica caches instances and identities, and may answer from its
+// cache only while it holds a lease: leaseTTL from the start of its last renewal of its
+// row in replicas. Every write notifies (channel invalidations, in its transaction) what it
+// changed; each replica drops that before it acknowledges (channel acks). The writer
+// answers only when every other replica whose row is recent has acknowledged, or, for one
+// that has not within ackTimeout, after fencing it (its renewals fail from then on) and
+// waiting out its lease. So a request that starts after a write's answer, on any replica,
+// reads either the database or a cache that no longer holds what the write changed.
+const (
+	leaseTTL       = time.Second
+	renewEvery     = 250 * time.Millisecond
+	ackTimeout     = time.Second
+	chanInvalidate = "qrapi_invalidate"
+	chanAck        = "qrapi_ack"
+)
+
+// cache is one replica's cache with its lease.
+type cache struct {
+	mu         sync.RWMutex
+	gen        uint64    // counts invalidations: a read that raced one does not fill
+	leaseUntil time.Time // monotonic; the zero time: no lease, no cache
+	instances  map[string]*domain.Instance
+	identities map[string]*identity
+}
+
+type identity struct {
+	principal domain.Principal
+	policies  []domain.Policy
+}
+
+// maxEntries bounds each map.
+const maxEntries = 4096
+
+// generation returns the generation to fill under, and whether the cache may be used.
+func (c *cache) generation() (uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen, time.Now().Before(c.leaseUntil)
+}
+
+func (c *cache) instance(crn string) *domain.Instance {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !time.Now().Before(c.leaseUntil) {
+		return nil
+	}
+	if in := c.instances[crn]; in != nil {
+		return in.Clone()
+	}
+	return nil
+}
+
+func (c *cache) identity(id string) (*domain.Principal, []domain.Policy, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !time.Now().Before(c.leaseUntil) {
+		return nil, nil, false
+	}
+	e := c.identities[id]
+	if e == nil {
+		return nil, nil, false
+	}
+	p := e.principal
+	return &p, slices.Clone(e.policies), true
+}
+
+// fill keeps what a read found, unless an invalidation or a lease change came since the
+// read began.
+func (c *cache) fill(gen uint64, in *domain.Instance, id *identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || !time.Now().Before(c.leaseUntil) {
+		return
+	}
+	if in != nil {
+		if len(c.instances) >= maxEntries {
+			clear(c.instances)
+		}
+		c.instances[in.CRN] = in.Clone()
+	}
+	if id != nil {
+		if len(c.identities) >= maxEntries {
+			clear(c.identities)
+		}
+		c.identities[id.principal.ID] = id
+	}
+}
+
+// invalidate drops an instance, or everything for "" (a Load).
+func (c *cache) invalidate(crn string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if crn == "" {
+		clear(c.instances)
+		clear(c.identities)
+		return
+	}
+	delete(c.instances, crn)
+}
+
+// renewed extends the lease after a renewal that started at start. A replica that had
+// lost its lease starts again from an empty cache: it may have missed invalidations.
+func (c *cache) renewed(start time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !time.Now().Before(c.leaseUntil) {
+		c.gen++
+		clear(c.instances)
+		clear(c.identities)
+	}
+	c.leaseUntil = start.Add(leaseTTL)
+}
+
+// lose ends the lease at once.
+func (c *cache) lose() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.leaseUntil = time.Time{}
+	clear(c.instances)
+	clear(c.identities)
+}
+
+// replica runs the lease and the invalidations of one Store.
+type replica struct {
+	id   string
+	dsn  string
+	pool interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}
+	cache  *cache
+	log    *slog.Logger
+	seq    uint64
+	mu     sync.Mutex
+	acks   map[uint64]chan string // a write's sequence number -> the replicas that ack it
+	ackOut chan string            // acks to send, in order
+	stop   context.CancelFunc
+	done   chan struct{}
+	// slowInvalidation, in tests, delays handling an invalidation: a replica slow to
+	// drop what a write changed.
+	slowInvalidation atomic.Int64 // a time.Duration
+}
+
+func newReplicaID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// run keeps the listening connection, the lease and the acks going until ctx ends.
+func (r *replica) run(ctx context.Context) {
+	defer close(r.done)
+	go r.sendAcks(ctx)
+	for ctx.Err() == nil {
+		err := r.listen(ctx)
+		r.cache.lose()
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("postgres: cache listener lost; answering from the database until it is back", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(renewEvery):
+		}
+	}
+}
+
+// listen holds one connection: LISTEN, then renew the lease every renewEvery and handle
+// notifications (in the connection's OnNotification, during any read) in between.
+func (r *replica) listen(ctx context.Context) error {
+	cfg, err := pgx.ParseConfig(r.dsn)
+	if err != nil {
+		return err
+	}
+	cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) { r.notified(n) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+chanInvalidate+"; LISTEN "+chanAck); err != nil {
+		return err
+	}
+	for {
+		start := time.Now()
+		var ok bool
+		err := conn.QueryRow(ctx, `INSERT INTO replicas (id, seen) VALUES ($1, now())
+			ON CONFLICT (id) DO UPDATE SET seen = now(), fenced = false WHERE NOT replicas.fenced RETURNING true`, r.id).Scan(&ok)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// Fenced by a writer that waited for our ack in vain: start again from nothing.
+			r.cache.lose()
+			if _, err := conn.Exec(ctx, `UPDATE replicas SET fenced = false, seen = now() WHERE id = $1`, r.id); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		// Notifications that arrived before the renewal's answer were handled during it.
+		r.cache.renewed(start)
+		for next := start.Add(renewEvery); time.Now().Before(next); {
+			wctx, cancel := context.WithDeadline(ctx, next)
+			err := conn.PgConn().WaitForNotification(wctx)
+			cancel()
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var nerr interface{ Timeout() bool }
+			if err != nil && !(errors.As(err, &nerr) && nerr.Timeout()) && !errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+		}
+	}
+}
+
+// notified handles one notification, on the listening connection's goroutine.
+func (r *replica) notified(n *pgconn.Notification) {
+	switch n.Channel {
+	case chanInvalidate:
+		// from seq crn
+		from, rest, _ := strings.Cut(n.Payload, " ")
+		if d := time.Duration(r.slowInvalidation.Load()); d > 0 && from != r.id {
+			time.Sleep(d)
+		}
+		seq, crn, _ := strings.Cut(rest, " ")
+		r.cache.invalidate(crn)
+		if from != r.id {
+			select {
+			case r.ackOut <- from + " " + seq + " " + r.id:
+			default:
+				// The ack queue is full: no ack, and the writer fences this replica.
+				r.cache.lose()
+			}
+		}
+	case chanAck:
+		// to seq from
+		parts := strings.SplitN(n.Payload, " ", 3)
+		if len(parts) != 3 || parts[0] != r.id {
+			return
+		}
+		seq, err := strconv.ParseUint(parts[1], 10, 64)
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		ch := r.acks[seq]
+		r.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- parts[2]:
+			default:
+			}
+		}
+	}
+}
+
+// sendAcks sends acknowledgements over the pool, after their invalidations were applied.
+func (r *replica) sendAcks(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ack := <-r.ackOut:
+			if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, chanAck, ack); err != nil && ctx.Err() == nil {
+				r.log.Warn("postgres: cache ack not sent", "error", err)
+			}
+		}
+	}
+}
+
+// notify queues, in tx, the invalidation of crn ("" for everything) and returns the
+// write's sequence number, with a channel its acks arrive on.
+func (r *replica) notify(ctx context.Context, tx pgx.Tx, crn string) (uint64, chan string, error) {
+	r.mu.Lock()
+	r.seq++
+	seq := r.seq
+	ch := make(chan string, 64)
+	r.acks[seq] = ch
+	r.mu.Unlock()
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, fmt.Sprintf("%s %d %s", r.id, seq, crn))
+	if err != nil {
+		r.forget(seq)
+	}
+	return seq, ch, err
+}
+
+func (r *replica) forget(seq uint64) {
+	r.mu.Lock()
+	delete(r.acks, seq)
+	r.mu.Unlock()
+}
+
+// awaitAcks returns once every other live replica has dropped what write seq changed:
+// it acknowledged, or it was fenced and its lease has run out.
+func (r *replica) awaitAcks(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, seq uint64, ch chan string) error {
+	defer r.forget(seq)
+	// A replica whose last renewal is older than this has no lease left (with a margin
+	// for the database's and the replica's clocks running at slightly different rates).
+	rows, err := q.Query(ctx, `SELECT id FROM replicas WHERE id <> $1 AND NOT fenced AND seen > now() - make_interval(secs => $2)`,
+		r.id, (leaseTTL + leaseTTL/2).Seconds())
+	if err != nil {
+		return err
+	}
+	waiting, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(ackTimeout)
+	defer timer.Stop()
+	for len(waiting) > 0 {
+		select {
+		case from := <-ch:
+			waiting = slices.DeleteFunc(waiting, func(id string) bool { return id == from })
+		case <-timer.C:
+			// Fence the silent ones: none of them renews its lease from now on, so after
+			// leaseTTL none answers from its cache.
+			if _, err := q.Exec(ctx, `UPDATE replicas SET fenced = true WHERE id = ANY($1)`, waiting); err != nil {
+				return err
+			}
+			r.log.Warn("postgres: replicas did not acknowledge a write; fenced them and waiting out their lease", "replicas", waiting)
+			select {
+			case <-time.After(leaseTTL):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/postgres/pgtest"
+	"github.com/qrapi/qrapi/seed"
+)
+
+const crnA1 = "crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::"
+
+// twoReplicas opens two stores on one seeded database and waits until both hold a lease.
+func twoReplicas(t *testing.T) (a, b *Store) {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	var err error
+	if a, err = Open(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if b, err = Open(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := a.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, ok := s.replica.cache.generation(); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a replica got no lease within 10 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return a, b
+}
+
+// A leased replica answers repeated reads from its cache, not the database.
+func TestCacheServesReads(t *testing.T) {
+	_, b := twoReplicas(t)
+	ctx := context.Background()
+	if _, err := b.Instance(ctx, crnA1); err != nil {
+		t.Fatal(err)
+	}
+	if b.replica.cache.instance(crnA1) == nil {
+		t.Fatal("a read under a lease was not cached")
+	}
+	if _, _, err := b.Identity(ctx, "IBMid-demo-admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := b.replica.cache.identity("IBMid-demo-admin"); !ok {
+		t.Fatal("an identity read under a lease was not cached")
+	}
+}
+
+// A write answers only after a replica that is slow to drop what it changed has dropped
+// it: a read through that replica right after the write's answer sees the write.
+func TestWriteWaitsForSlowReplica(t *testing.T) {
+	a, b := twoReplicas(t)
+	ctx := context.Background()
+	b.replica.slowInvalidation.Store(int64(300 * time.Millisecond))
+	for i := range 3 {
+		if _, err := b.Instance(ctx, crnA1); err != nil { // cached in b
+			t.Fatal(err)
+		}
+		limit := int64(1000 + i)
+		start := time.Now()
+		if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		in, err := b.Instance(ctx, crnA1)
+		if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != float64(limit) {
+			t.Fatalf("round %d: the slow replica reads %v after the write answered (it took %v), want %d", i, in.InstanceLimitSeconds, took, limit)
+		}
+		if took < 300*time.Millisecond {
+			t.Fatalf("round %d: the write answered in %v, before the slow replica could have dropped its copy", i, took)
+		}
+	}
+}
+
+// A replica that does not acknowledge within ackTimeout is fenced: the write answers after
+// its lease ran out, and it reads the write; then it takes a lease again.
+func TestSilentReplicaIsFenced(t *testing.T) {
+	a, b := twoReplicas(t)
+	ctx := context.Background()
+	if _, err := b.Instance(ctx, crnA1); err != nil {
+		t.Fatal(err)
+	}
+	b.replica.slowInvalidation.Store(int64(ackTimeout + leaseTTL + time.Second))
+	limit := int64(4242)
+	if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+		t.Fatal(err)
+	}
+	in, err := b.Instance(ctx, crnA1)
+	if err != nil || *in.InstanceLimitSeconds != 4242 {
+		t.Fatalf("a fenced replica reads %v, want 4242", in.InstanceLimitSeconds)
+	}
+	b.replica.slowInvalidation.Store(0)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, ok := b.replica.cache.generation(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fenced replica took no lease again")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
