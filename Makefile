@@ -31,12 +31,19 @@ bench-baseline:
 	@mkdir -p bench
 	$(BENCH) | tee bench/baseline.txt
 
-## bench-load: qrserver, a bare echo baseline and Prism loaded side by side (bench/loadgen)
+## bench-load: qrserver (on SQLite, and on PostgreSQL as one and as two replicas), a bare
+## echo baseline and Prism loaded side by side (bench/loadgen). PostgreSQL: the server $(PG)
+## names, else a throwaway one that deploy/postgres.sh starts and stops.
+PG ?=
 bench-load: node_modules/.package-lock.json
 	@mkdir -p bin
 	$(GO) build -o bin/qrserver ./cmd/qrserver
 	$(GO) build -o bin/baseline ./bench/baseline
-	$(GO) run ./bench/loadgen --qrserver bin/qrserver --baseline bin/baseline --prism node_modules/.bin/prism --out bench/results.json
+	@set -e; pg='$(PG)'; \
+	if [ -z "$$pg" ]; then dir=$$(mktemp -d); trap 'deploy/postgres.sh stop "$$dir"; rm -rf "$$dir"' EXIT; \
+		pg=$$(deploy/postgres.sh start "$$dir" 55497); fi; \
+	$(GO) run ./bench/loadgen --qrserver bin/qrserver --baseline bin/baseline --prism node_modules/.bin/prism \
+		--postgres "$$pg" --out bench/results.json
 
 ## generate: regenerate gen/ from openapi.yaml (oapi-codegen, pinned in go.mod via tools.go)
 generate:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +24,10 @@ import (
 // The cache protocol. A replica caches instances and identities, and may answer from its
 // cache only while it holds a lease: leaseTTL from the start of its last renewal of its
 // row in replicas. Every write notifies (channel invalidations, in its transaction) what it
-// changed; each replica drops that before it acknowledges (channel acks). The writer
+// changed — an instance's new state and version, or what to drop — and each replica
+// applies that before it acknowledges (channel acks). Instance entries carry the row's
+// version, and an entry is only ever replaced by a newer one, so a notification and a read
+// that race cannot put back an older state. The writer
 // answers only when every other replica whose row is recent has acknowledged, or, for one
 // that has not within ackTimeout, after fencing it (its renewals fail from then on) and
 // waiting out its lease. So a request that starts after a write's answer, on any replica,
@@ -41,8 +45,19 @@ type cache struct {
 	mu         sync.RWMutex
 	gen        uint64    // counts invalidations: a read that raced one does not fill
 	leaseUntil time.Time // monotonic; the zero time: no lease, no cache
-	instances  map[string]*domain.Instance
+	instances  map[string]*cachedInstance
 	identities map[string]*identity
+}
+
+type cachedInstance struct {
+	in      *domain.Instance
+	version int64 // the row's count of updates
+}
+
+// instanceUpdate is an instance's state after a write, and its version.
+type instanceUpdate struct {
+	in      *domain.Instance
+	version int64
 }
 
 type identity struct {
@@ -66,10 +81,43 @@ func (c *cache) instance(crn string) *domain.Instance {
 	if !time.Now().Before(c.leaseUntil) {
 		return nil
 	}
-	if in := c.instances[crn]; in != nil {
-		return in.Clone()
+	if e := c.instances[crn]; e != nil {
+		return e.in.Clone()
 	}
 	return nil
+}
+
+// setInstance keeps in unless the cache holds a newer version. Call with mu held.
+func (c *cache) setInstance(in *domain.Instance, version int64) {
+	if e := c.instances[in.CRN]; e != nil && e.version >= version {
+		return
+	}
+	if len(c.instances) >= maxEntries {
+		clear(c.instances)
+	}
+	c.instances[in.CRN] = &cachedInstance{in: in.Clone(), version: version}
+}
+
+// fillInstance keeps what a read found, unless a drop or a lease change came since the read
+// began, or the cache holds a newer version.
+func (c *cache) fillInstance(gen uint64, in *domain.Instance, version int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen && time.Now().Before(c.leaseUntil) {
+		c.setInstance(in, version)
+	}
+}
+
+// apply keeps the states a write committed (newer versions win).
+func (c *cache) apply(updates []instanceUpdate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !time.Now().Before(c.leaseUntil) {
+		return
+	}
+	for _, u := range updates {
+		c.setInstance(u.in, u.version)
+	}
 }
 
 func (c *cache) identity(id string) (*domain.Principal, []domain.Policy, bool) {
@@ -86,26 +134,18 @@ func (c *cache) identity(id string) (*domain.Principal, []domain.Policy, bool) {
 	return &p, slices.Clone(e.policies), true
 }
 
-// fill keeps what a read found, unless an invalidation or a lease change came since the
+// fillIdentity keeps what a read found, unless a drop or a lease change came since the
 // read began.
-func (c *cache) fill(gen uint64, in *domain.Instance, id *identity) {
+func (c *cache) fillIdentity(gen uint64, id *identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen || !time.Now().Before(c.leaseUntil) {
 		return
 	}
-	if in != nil {
-		if len(c.instances) >= maxEntries {
-			clear(c.instances)
-		}
-		c.instances[in.CRN] = in.Clone()
+	if len(c.identities) >= maxEntries {
+		clear(c.identities)
 	}
-	if id != nil {
-		if len(c.identities) >= maxEntries {
-			clear(c.identities)
-		}
-		c.identities[id.principal.ID] = id
-	}
+	c.identities[id.principal.ID] = id
 }
 
 // invalidate drops an instance, or everything for "" (a Load).
@@ -241,13 +281,14 @@ func (r *replica) listen(ctx context.Context) error {
 func (r *replica) notified(n *pgconn.Notification) {
 	switch n.Channel {
 	case chanInvalidate:
-		// from seq crn
-		from, rest, _ := strings.Cut(n.Payload, " ")
+		// "from seq", then one line per change: "*" (drop everything), "crn" (drop it), or
+		// "crn<TAB>version<TAB>state as JSON" (keep it).
+		head, body, _ := strings.Cut(n.Payload, "\n")
+		from, seq, _ := strings.Cut(head, " ")
 		if d := time.Duration(r.slowInvalidation.Load()); d > 0 && from != r.id {
 			time.Sleep(d)
 		}
-		seq, crn, _ := strings.Cut(rest, " ")
-		r.cache.invalidate(crn)
+		r.cache.applyLines(strings.Split(body, "\n"))
 		if from != r.id {
 			select {
 			case r.ackOut <- from + " " + seq + " " + r.id:
@@ -257,23 +298,29 @@ func (r *replica) notified(n *pgconn.Notification) {
 			}
 		}
 	case chanAck:
-		// to seq from
-		parts := strings.SplitN(n.Payload, " ", 3)
-		if len(parts) != 3 || parts[0] != r.id {
-			return
+		for _, line := range strings.Split(n.Payload, "\n") {
+			r.acked(line)
 		}
-		seq, err := strconv.ParseUint(parts[1], 10, 64)
-		if err != nil {
-			return
-		}
-		r.mu.Lock()
-		ch := r.acks[seq]
-		r.mu.Unlock()
-		if ch != nil {
-			select {
-			case ch <- parts[2]:
-			default:
-			}
+	}
+}
+
+// acked handles one ack, "to seq from".
+func (r *replica) acked(line string) {
+	parts := strings.SplitN(line, " ", 3)
+	if len(parts) != 3 || parts[0] != r.id {
+		return
+	}
+	seq, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	ch := r.acks[seq]
+	r.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- parts[2]:
+		default:
 		}
 	}
 }
@@ -285,6 +332,15 @@ func (r *replica) sendAcks(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ack := <-r.ackOut:
+			// Whatever else is queued goes in the same notification, one ack a line.
+			for more := true; more && len(ack) < 7000; {
+				select {
+				case next := <-r.ackOut:
+					ack += "\n" + next
+				default:
+					more = false
+				}
+			}
 			if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, chanAck, ack); err != nil && ctx.Err() == nil {
 				r.log.Warn("postgres: cache ack not sent", "error", err)
 			}
@@ -292,16 +348,67 @@ func (r *replica) sendAcks(ctx context.Context) {
 	}
 }
 
-// notify queues, in tx, the invalidation of crn ("" for everything) and returns the
-// write's sequence number, with a channel its acks arrive on.
-func (r *replica) notify(ctx context.Context, tx pgx.Tx, crn string) (uint64, chan string, error) {
+// dropAll is the change line of a Load: drop everything.
+const dropAll = "*"
+
+// maxPayload keeps a notification under PostgreSQL's 8000-byte limit.
+const maxPayload = 7800
+
+// updateLines are the change lines of a write: each instance's new state, or, past the
+// payload limit, only what to drop.
+func updateLines(updates []instanceUpdate) []string {
+	lines, size := make([]string, 0, len(updates)), 0
+	for _, u := range updates {
+		b, err := json.Marshal(u.in)
+		if err != nil {
+			lines = append(lines, u.in.CRN)
+			continue
+		}
+		line := u.in.CRN + "\t" + strconv.FormatInt(u.version, 10) + "\t" + string(b)
+		size += len(line) + 1
+		lines = append(lines, line)
+	}
+	if size > maxPayload {
+		for i, u := range updates {
+			lines[i] = u.in.CRN
+		}
+	}
+	return lines
+}
+
+// applyLines applies a notification's change lines.
+func (c *cache) applyLines(lines []string) {
+	for _, line := range lines {
+		crn, rest, hasState := strings.Cut(line, "\t")
+		switch {
+		case line == dropAll:
+			c.invalidate("")
+		case !hasState:
+			c.invalidate(crn)
+		default:
+			v, state, _ := strings.Cut(rest, "\t")
+			version, err1 := strconv.ParseInt(v, 10, 64)
+			var in domain.Instance
+			if err := errors.Join(err1, json.Unmarshal([]byte(state), &in)); err != nil || in.CRN != crn {
+				c.invalidate(crn)
+				continue
+			}
+			c.apply([]instanceUpdate{{in: &in, version: version}})
+		}
+	}
+}
+
+// notify queues, in tx, the change lines of a write and returns its sequence number, with
+// a channel its acks arrive on.
+func (r *replica) notify(ctx context.Context, tx pgx.Tx, lines []string) (uint64, chan string, error) {
 	r.mu.Lock()
 	r.seq++
 	seq := r.seq
 	ch := make(chan string, 64)
 	r.acks[seq] = ch
 	r.mu.Unlock()
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, fmt.Sprintf("%s %d %s", r.id, seq, crn))
+	payload := fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload)
 	if err != nil {
 		r.forget(seq)
 	}

@@ -78,6 +78,10 @@ func TestWriteWaitsForSlowReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 		took := time.Since(start)
+		// The write's state reached the other replica's cache with its notification.
+		if cached := b.replica.cache.instance(crnA1); cached == nil || *cached.InstanceLimitSeconds != float64(limit) {
+			t.Fatalf("round %d: the other replica's cache holds %v, want the written %d", i, cached, limit)
+		}
 		in, err := b.Instance(ctx, crnA1)
 		if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != float64(limit) {
 			t.Fatalf("round %d: the slow replica reads %v after the write answered (it took %v), want %d", i, in.InstanceLimitSeconds, took, limit)
@@ -115,5 +119,56 @@ func TestSilentReplicaIsFenced(t *testing.T) {
 			t.Fatal("the fenced replica took no lease again")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The cache keeps the newest version it has seen, whichever way it came (a read, a
+// notification), and a read that raced a drop does not fill.
+func TestCacheKeepsNewestVersion(t *testing.T) {
+	c := &cache{instances: map[string]*cachedInstance{}, identities: map[string]*identity{}}
+	c.renewed(time.Now())
+	state := func(limit float64) *domain.Instance {
+		return &domain.Instance{CRN: crnA1, Backends: []string{}, InstanceLimitSeconds: &limit}
+	}
+	limitOf := func() float64 {
+		t.Helper()
+		in := c.instance(crnA1)
+		if in == nil {
+			t.Fatal("not cached")
+		}
+		return *in.InstanceLimitSeconds
+	}
+	gen, ok := c.generation()
+	if !ok {
+		t.Fatal("no lease after renewal")
+	}
+	c.fillInstance(gen, state(5), 5)
+	c.apply([]instanceUpdate{{in: state(4), version: 4}})
+	if limitOf() != 5 {
+		t.Fatal("an older notification replaced a newer read")
+	}
+	c.apply([]instanceUpdate{{in: state(6), version: 6}})
+	c.fillInstance(gen, state(5), 5)
+	if limitOf() != 6 {
+		t.Fatal("an older read replaced a newer notification")
+	}
+	c.applyLines([]string{crnA1})
+	c.fillInstance(gen, state(7), 7)
+	if c.instance(crnA1) != nil {
+		t.Fatal("a read that began before a drop filled the cache")
+	}
+	gen, _ = c.generation()
+	c.applyLines([]string{crnA1 + "\t8\t" + `{"CRN":"` + crnA1 + `","Backends":[],"InstanceLimitSeconds":8}`})
+	if limitOf() != 8 {
+		t.Fatal("a notification's state was not kept")
+	}
+	c.applyLines([]string{dropAll})
+	if c.instance(crnA1) != nil {
+		t.Fatal("a Load's notification did not drop everything")
+	}
+	c.lose()
+	c.apply([]instanceUpdate{{in: state(9), version: 9}})
+	if c.instance(crnA1) != nil {
+		t.Fatal("a cache without a lease answered")
 	}
 }

@@ -13,14 +13,19 @@ import (
 
 const instanceColumns = `crn, account_id, plan_id, backends, usage_allocation_seconds, instance_limit, qctrl_enabled, period_start, period_end, consumed_seconds`
 
-func scanInstance(row pgx.Row) (*domain.Instance, error) {
+// versionedColumns are an instance's columns and its version (its count of updates).
+const versionedColumns = instanceColumns + `, version`
+
+// scanVersioned reads versionedColumns.
+func scanVersioned(row pgx.Row) (*domain.Instance, int64, error) {
 	var (
 		in           domain.Instance
 		pStart, pEnd *time.Time
+		version      int64
 	)
 	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &in.Backends, &in.UsageAllocationSeconds, &in.InstanceLimitSeconds,
-		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds); err != nil {
-		return nil, err
+		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds, &version); err != nil {
+		return nil, 0, err
 	}
 	if in.Backends == nil {
 		in.Backends = []string{}
@@ -28,18 +33,7 @@ func scanInstance(row pgx.Row) (*domain.Instance, error) {
 	if pStart != nil && pEnd != nil {
 		in.UsagePeriod = &domain.UsagePeriod{Start: pStart.UTC(), End: pEnd.UTC()}
 	}
-	return &in, nil
-}
-
-func instanceFrom(row pgx.Row, crn string) (*domain.Instance, error) {
-	in, err := scanInstance(row)
-	if noRows(err) {
-		return nil, domain.InstanceNotFound(crn)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read instance: %w", err)
-	}
-	return in, nil
+	return &in, version, nil
 }
 
 // Instance returns the instance with the given CRN: from this replica's cache while the
@@ -49,11 +43,17 @@ func (s *Store) Instance(ctx context.Context, crn string) (*domain.Instance, err
 		return in, nil
 	}
 	gen, cacheable := s.replica.cache.generation()
-	in, err := instanceFrom(s.pool.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances WHERE crn = $1`, crn), crn)
-	if err == nil && cacheable {
-		s.replica.cache.fill(gen, in, nil)
+	in, version, err := scanVersioned(s.pool.QueryRow(ctx, `SELECT `+versionedColumns+` FROM instances WHERE crn = $1`, crn))
+	if noRows(err) {
+		return nil, domain.InstanceNotFound(crn)
 	}
-	return in, err
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read instance: %w", err)
+	}
+	if cacheable {
+		s.replica.cache.fillInstance(gen, in, version)
+	}
+	return in, nil
 }
 
 // UpdateInstance applies change to the instance with its row locked (FOR UPDATE) and
@@ -77,14 +77,14 @@ func (s *Store) UpdateInstance(ctx context.Context, crn string, change domain.Ch
 
 // AccountInstances returns the instances of an account, by CRN.
 func (s *Store) AccountInstances(ctx context.Context, accountID string) ([]domain.Instance, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+instanceColumns+` FROM instances WHERE account_id = $1 ORDER BY crn COLLATE "C"`, accountID)
+	rows, err := s.pool.Query(ctx, `SELECT `+versionedColumns+` FROM instances WHERE account_id = $1 ORDER BY crn COLLATE "C"`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read instances: %w", err)
 	}
 	defer rows.Close()
 	var out []domain.Instance
 	for rows.Next() {
-		in, err := scanInstance(rows)
+		in, _, err := scanVersioned(rows)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: read instance: %w", err)
 		}

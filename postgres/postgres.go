@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,7 @@ type Store struct {
 	writes     chan *writeReq // to the group-commit goroutine
 	stopWriter context.CancelFunc
 	writerDone chan struct{}
+	waiting    sync.WaitGroup // groups committed, waiting for acks
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -85,7 +87,7 @@ func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, 
 	s.replica = &replica{
 		id: newReplicaID(), dsn: dsn, pool: pool, log: log, stop: stop, done: make(chan struct{}),
 		acks: map[uint64]chan string{}, ackOut: make(chan string, 4096),
-		cache: &cache{instances: map[string]*domain.Instance{}, identities: map[string]*identity{}},
+		cache: &cache{instances: map[string]*cachedInstance{}, identities: map[string]*identity{}},
 	}
 	go s.replica.run(rctx)
 	wctx, stopWriter := context.WithCancel(context.Background())
@@ -98,6 +100,7 @@ func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, 
 func (s *Store) Close() error {
 	s.stopWriter()
 	<-s.writerDone
+	s.waiting.Wait()
 	s.replica.stop()
 	<-s.replica.done
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -107,16 +110,26 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// commitAndInvalidate commits tx, which notified the invalidation of crn (seq, acks), drops
-// crn from this replica's cache, and returns once no other replica's cache holds it.
-func (s *Store) commitAndInvalidate(ctx context.Context, tx pgx.Tx, crn string, seq uint64, acks chan string) error {
+// commitAndInvalidate commits tx, which notified a change (seq, acks), applies it to this
+// replica's cache (local), and returns once every other replica's cache has too.
+func (s *Store) commitAndInvalidate(ctx context.Context, tx pgx.Tx, local func(), seq uint64, acks chan string) error {
+	wait, err := s.commitThenWait(ctx, tx, local, seq, acks)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// commitThenWait commits tx and applies its change to this replica's cache (local); the
+// function it returns waits until every other replica's cache has applied it too.
+func (s *Store) commitThenWait(ctx context.Context, tx pgx.Tx, local func(), seq uint64, acks chan string) (func() error, error) {
 	if err := tx.Commit(ctx); err != nil {
 		s.replica.forget(seq)
 		s.replica.cache.lose() // the outcome is unknown
-		return err
+		return nil, err
 	}
-	s.replica.cache.invalidate(crn)
-	return s.replica.awaitAcks(ctx, s.pool, seq, acks)
+	local()
+	return func() error { return s.replica.awaitAcks(ctx, s.pool, seq, acks) }, nil
 }
 
 // Ping checks that the database answers.

@@ -32,7 +32,7 @@ func (s *Store) Identity(ctx context.Context, id string) (*domain.Principal, []d
 	gen, cacheable := s.replica.cache.generation()
 	p, pols, err := s.readIdentity(ctx, id)
 	if err == nil && cacheable {
-		s.replica.cache.fill(gen, nil, &identity{principal: *p, policies: slices.Clone(pols)})
+		s.replica.cache.fillIdentity(gen, &identity{principal: *p, policies: slices.Clone(pols)})
 	}
 	return p, pols, err
 }

@@ -48,11 +48,11 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 	if err := insertState(ctx, tx, st); err != nil {
 		return false, fmt.Errorf("postgres: load seed: %w", err)
 	}
-	seq, acks, err := s.replica.notify(ctx, tx, "")
+	seq, acks, err := s.replica.notify(ctx, tx, []string{dropAll})
 	if err != nil {
 		return false, fmt.Errorf("postgres: notify: %w", err)
 	}
-	if err := s.commitAndInvalidate(ctx, tx, "", seq, acks); err != nil {
+	if err := s.commitAndInvalidate(ctx, tx, func() { s.replica.cache.invalidate("") }, seq, acks); err != nil {
 		return false, fmt.Errorf("postgres: commit seed: %w", err)
 	}
 	return true, nil

@@ -70,19 +70,34 @@ func (s *Store) commitGroup(group []*writeReq) {
 		return
 	}
 	results := make([]writeResult, len(live))
-	err := s.applyGroup(live, results)
-	for i, r := range live {
-		if err != nil {
-			r.done <- writeResult{err: err}
-		} else {
-			r.done <- results[i]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	wait, err := s.applyGroup(ctx, live, results)
+	answer := func(err error) {
+		defer cancel()
+		for i, r := range live {
+			if err != nil {
+				r.done <- writeResult{err: err}
+			} else {
+				r.done <- results[i]
+			}
 		}
 	}
+	if err != nil || wait == nil {
+		answer(err)
+		return
+	}
+	// The next group may commit while this one waits for the other replicas' acks; this
+	// one's callers are answered when its own acks are in.
+	s.waiting.Add(1)
+	go func() {
+		defer s.waiting.Done()
+		answer(wait())
+	}()
 }
 
-func (s *Store) applyGroup(group []*writeReq, results []writeResult) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// applyGroup commits a group's changes; the function it returns (nil if nothing was
+// written) waits until no other replica's cache holds what they changed.
+func (s *Store) applyGroup(ctx context.Context, group []*writeReq, results []writeResult) (func() error, error) {
 	var crns []string
 	for _, r := range group {
 		if !slices.Contains(crns, r.crn) {
@@ -92,25 +107,26 @@ func (s *Store) applyGroup(group []*writeReq, results []writeResult) error {
 	slices.Sort(crns) // rows locked in one order by every replica: no deadlock
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
+		return nil, fmt.Errorf("postgres: begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
-	rows, err := tx.Query(ctx, `SELECT `+instanceColumns+` FROM instances WHERE crn = ANY($1) ORDER BY crn FOR UPDATE`, crns)
+	rows, err := tx.Query(ctx, `SELECT `+versionedColumns+` FROM instances WHERE crn = ANY($1) ORDER BY crn FOR UPDATE`, crns)
 	if err != nil {
-		return fmt.Errorf("postgres: lock instances: %w", err)
+		return nil, fmt.Errorf("postgres: lock instances: %w", err)
 	}
 	current := map[string]*domain.Instance{}
+	versions := map[string]int64{}
 	for rows.Next() {
-		in, err := scanInstance(rows)
+		in, version, err := scanVersioned(rows)
 		if err != nil {
 			rows.Close()
-			return fmt.Errorf("postgres: read instance: %w", err)
+			return nil, fmt.Errorf("postgres: read instance: %w", err)
 		}
-		current[in.CRN] = in
+		current[in.CRN], versions[in.CRN] = in, version
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("postgres: read instances: %w", err)
+		return nil, fmt.Errorf("postgres: read instances: %w", err)
 	}
 	changed := map[string]bool{}
 	for i, r := range group {
@@ -129,9 +145,10 @@ func (s *Store) applyGroup(group []*writeReq, results []writeResult) error {
 		results[i].in = next.Clone()
 	}
 	if len(changed) == 0 {
-		return nil // every change was refused: nothing to write
+		return nil, nil // every change was refused: nothing to write
 	}
 	b := &pgx.Batch{}
+	var updates []instanceUpdate
 	for _, crn := range crns {
 		if !changed[crn] {
 			continue
@@ -141,24 +158,20 @@ func (s *Store) applyGroup(group []*writeReq, results []writeResult) error {
 		if in.UsagePeriod != nil {
 			pStart, pEnd = &in.UsagePeriod.Start, &in.UsagePeriod.End
 		}
-		b.Queue(`UPDATE instances SET instance_limit = $1, period_start = $2, period_end = $3, consumed_seconds = $4 WHERE crn = $5`,
+		b.Queue(`UPDATE instances SET instance_limit = $1, period_start = $2, period_end = $3, consumed_seconds = $4, version = version + 1 WHERE crn = $5`,
 			in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, crn)
+		updates = append(updates, instanceUpdate{in: in, version: versions[crn] + 1})
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("postgres: update instances: %w", err)
+		return nil, fmt.Errorf("postgres: update instances: %w", err)
 	}
-	invalidate := ""
-	if len(changed) == 1 {
-		for crn := range changed {
-			invalidate = crn
-		}
-	}
-	seq, acks, err := s.replica.notify(ctx, tx, invalidate)
+	seq, acks, err := s.replica.notify(ctx, tx, updateLines(updates))
 	if err != nil {
-		return fmt.Errorf("postgres: notify: %w", err)
+		return nil, fmt.Errorf("postgres: notify: %w", err)
 	}
-	if err := s.commitAndInvalidate(ctx, tx, invalidate, seq, acks); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
+	wait, err := s.commitThenWait(ctx, tx, func() { s.replica.cache.apply(updates) }, seq, acks)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: commit: %w", err)
 	}
-	return nil
+	return wait, nil
 }
