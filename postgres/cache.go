@@ -401,18 +401,24 @@ func (c *cache) applyLines(lines []string) {
 // notify queues, in tx, the change lines of a write and returns its sequence number, with
 // a channel its acks arrive on.
 func (r *replica) notify(ctx context.Context, tx pgx.Tx, lines []string) (uint64, chan string, error) {
+	seq, ch, payload := r.prepare(lines)
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload)
+	if err != nil {
+		r.forget(seq)
+	}
+	return seq, ch, err
+}
+
+// prepare registers a write's sequence number, with a channel its acks arrive on, and
+// returns the payload of its notification.
+func (r *replica) prepare(lines []string) (uint64, chan string, string) {
 	r.mu.Lock()
 	r.seq++
 	seq := r.seq
 	ch := make(chan string, 64)
 	r.acks[seq] = ch
 	r.mu.Unlock()
-	payload := fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload)
-	if err != nil {
-		r.forget(seq)
-	}
-	return seq, ch, err
+	return seq, ch, fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
 }
 
 func (r *replica) forget(seq uint64) {
