@@ -46,8 +46,13 @@ func TestControlAPI(t *testing.T) {
 	if resp.StatusCode != 200 || u["usage_consumed_seconds"] != 62.0 || u["usage_limit_reached"] != true {
 		t.Fatalf("usage after recording: %s", b)
 	}
-	if r, _ := cc.RecordUsageWithResponse(ctx, control.UsageRecord{Instance: crnAMiss, Seconds: 1}); r.StatusCode() != 404 {
-		t.Fatalf("unknown instance: %d", r.StatusCode())
+	// An unknown instance: the 404 names the body's field that named it, not a header.
+	resp, b = h.do("POST", "/control/v1/usage", testAdminToken, map[string]string{"Content-Type": "application/json"}, `{"instance":"`+crnAMiss+`","seconds":1}`)
+	if ec := checkError(t, resp, b, 404, "instance_not_found"); ec.Errors[0].Target == nil || *ec.Errors[0].Target != (struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}{"field", "instance"}) {
+		t.Fatalf("unknown instance: the error names %+v, want the field instance: %s", ec.Errors[0].Target, b)
 	}
 	resp, b = h.do("POST", "/control/v1/usage", testAdminToken, map[string]string{"Content-Type": "application/json"}, `{"instance":"x","seconds":-1}`)
 	checkError(t, resp, b, 400, "invalid_field")

@@ -73,7 +73,9 @@ func TestGetInstance(t *testing.T) {
 	r, _ = h.client.GetInstanceWithResponse(ctx, &gen.GetInstanceParams{ServiceCRN: crnA2}, bearer(reader))
 	checkError(t, r.HTTPResponse, r.Body, 403, "forbidden")
 	r, _ = h.client.GetInstanceWithResponse(ctx, &gen.GetInstanceParams{ServiceCRN: crnAMiss}, bearer(admin))
-	checkError(t, r.HTTPResponse, r.Body, 404, "instance_not_found")
+	if ec := checkError(t, r.HTTPResponse, r.Body, 404, "instance_not_found"); ec.Errors[0].Target == nil || ec.Errors[0].Target.Type != "header" || ec.Errors[0].Target.Name != "Service-CRN" {
+		t.Fatalf("an unknown instance's 404 names %+v, want the header Service-CRN", ec.Errors[0].Target)
+	}
 	h.store.fail.Store(true)
 	r, _ = h.client.GetInstanceWithResponse(ctx, &gen.GetInstanceParams{ServiceCRN: crnA1}, bearer(admin))
 	ec := checkError(t, r.HTTPResponse, r.Body, 500, "internal")

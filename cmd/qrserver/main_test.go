@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,36 +105,12 @@ func startQrserver(t *testing.T, args ...string) *child {
 
 func token(t *testing.T, base string) string {
 	t.Helper()
-	resp, err := http.PostForm(base+"/identity/token", url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {demoKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&tr)
-	if tr.AccessToken == "" {
-		t.Fatalf("no token: %d", resp.StatusCode)
-	}
-	return tr.AccessToken
+	return tokenFor(t, base, demoKey)
 }
 
 func call(t *testing.T, method, url, tok, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Service-CRN", demoCRN)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return mustReq(t, method, url, tok, demoCRN, body)
 }
 
 // A PUT that answered 204 survives kill -9 and a restart on the same database, and so do
