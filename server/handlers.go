@@ -19,7 +19,7 @@ var _ gen.StrictServerInterface = handlers{}
 
 func (h handlers) instance(ctx context.Context) (*domain.Instance, error) {
 	in, err := h.s.store.Instance(ctx, stateFrom(ctx).resource.InstanceCRN)
-	return in, naming(err, "header", headerServiceCRN)
+	return in, naming(err, "header", serviceCRNName)
 }
 
 // GetInstance answers get_instance.
@@ -63,7 +63,7 @@ func (h handlers) ReplaceInstanceConfiguration(ctx context.Context, req gen.Repl
 		return nil, err
 	}
 	if _, err := h.s.store.UpdateInstance(ctx, stateFrom(ctx).resource.InstanceCRN, domain.SetLimit(limit)); err != nil {
-		return nil, naming(err, "header", headerServiceCRN)
+		return nil, naming(err, "header", serviceCRNName)
 	}
 	return gen.ReplaceInstanceConfiguration204Response{}, nil
 }

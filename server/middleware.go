@@ -25,6 +25,9 @@ const (
 	headerServiceCRN    = "Service-Crn"
 )
 
+// serviceCRNName is the Service-CRN header as the document spells it, for error targets.
+const serviceCRNName = "Service-CRN"
+
 // reqState is what the steps of one request learn and pass on: made by the first step,
 // filled in by routing, validation and IAM, read by audit, logging and the handlers.
 type reqState struct {
