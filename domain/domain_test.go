@@ -114,7 +114,9 @@ func TestInstanceUsageRules(t *testing.T) {
 		{"limit wins over allocation", Instance{InstanceLimitSeconds: f64(60), UsageAllocationSeconds: i64(120), ConsumedSeconds: 12}, 60, true, false, "60"},
 		{"allocation when no limit", Instance{UsageAllocationSeconds: i64(120), ConsumedSeconds: 130}, 120, true, true, ""},
 		{"reached at equality", Instance{InstanceLimitSeconds: f64(60), ConsumedSeconds: 60}, 60, true, true, "60"},
-		{"fractional limit rounds up as a string", Instance{InstanceLimitSeconds: f64(60.7)}, 60.7, true, false, "61"},
+		{"fractional limit rounds up, as a string and as the usage limit", Instance{InstanceLimitSeconds: f64(60.7)}, 61, true, false, "61"},
+		{"reached against the whole-second limit", Instance{InstanceLimitSeconds: f64(60.7), ConsumedSeconds: 60.8}, 61, true, false, "61"},
+		{"reached at the whole-second limit", Instance{InstanceLimitSeconds: f64(60.2), ConsumedSeconds: 61}, 61, true, true, "61"},
 		{"neither", Instance{ConsumedSeconds: 5}, 0, false, false, ""},
 	}
 	for _, c := range cases {

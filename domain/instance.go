@@ -59,11 +59,13 @@ func (i *Instance) LimitSecondsString() (string, bool) {
 	return strconv.FormatInt(int64(math.Ceil(*i.InstanceLimitSeconds)), 10), true
 }
 
-// UsageLimit is the limit that applies to the instance's usage: its instance limit if set,
-// else its allocation. ok is false when neither applies.
+// UsageLimit is the limit that applies to the instance's usage, in whole seconds: its
+// instance limit if set, rounded up as instance_limit_seconds shows it (so get_instance and
+// get_usage agree, and limit − consumed is a whole number for whole usage, as IBM's
+// Qiskit client computes it), else its allocation. ok is false when neither applies.
 func (i *Instance) UsageLimit() (limit float64, ok bool) {
 	if i.InstanceLimitSeconds != nil {
-		return *i.InstanceLimitSeconds, true
+		return math.Ceil(*i.InstanceLimitSeconds), true
 	}
 	if i.UsageAllocationSeconds != nil {
 		return float64(*i.UsageAllocationSeconds), true
@@ -71,7 +73,8 @@ func (i *Instance) UsageLimit() (limit float64, ok bool) {
 	return 0, false
 }
 
-// LimitReached reports whether the consumed seconds reached the usage limit; ok is false
+// LimitReached reports whether the consumed seconds reached the usage limit as UsageLimit
+// gives it; ok is false
 // when no limit applies (the API then omits usage_limit_reached).
 func (i *Instance) LimitReached() (reached, ok bool) {
 	limit, ok := i.UsageLimit()

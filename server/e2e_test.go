@@ -243,6 +243,19 @@ func TestGetUsage(t *testing.T) {
 	if r.StatusCode() != 200 || r.JSON200.UsagePeriod.MustGet().StartTime == nil || *r.JSON200.UsageLimitSeconds != 140 {
 		t.Fatalf("usage with a period: %s", r.Body)
 	}
+	// usage_limit_seconds is in whole seconds, as get_instance rounds instance_limit_seconds
+	// (the page's example instance, limit 60.7, shows "61" there): limit − consumed is what
+	// IBM's Qiskit client computes as the remaining seconds, a whole number here.
+	for _, c := range []struct {
+		crn, token       string
+		limit, remaining float64
+	}{{crnA1, admin, 140, 110}, {crnA2, admin, 60, 48}, {crnB1, other, 61, 61}, {crnB2, other, 100, 95}} {
+		r, _ := h.client.GetUsageWithResponse(ctx, &gen.GetUsageParams{ServiceCRN: c.crn}, bearer(c.token))
+		if r.StatusCode() != 200 || r.JSON200.UsageLimitSeconds == nil || *r.JSON200.UsageLimitSeconds != c.limit ||
+			*r.JSON200.UsageLimitSeconds-r.JSON200.UsageConsumedSeconds != c.remaining {
+			t.Fatalf("%s: usage %s, want limit %v and %v remaining", c.crn, r.Body, c.limit, c.remaining)
+		}
+	}
 	// No limit and no allocation: usage_limit_reached is omitted.
 	r, _ = h.client.GetUsageWithResponse(ctx, &gen.GetUsageParams{ServiceCRN: crnB2}, bearer(other))
 	if r.StatusCode() != 200 || *r.JSON200.UsageLimitSeconds != 100 {

@@ -251,8 +251,8 @@ func checkError(t *testing.T, resp *http.Response, body []byte, status int, code
 	if ec.StatusCode != status || len(ec.Errors) == 0 || ec.Errors[0].Message == "" || ec.Errors[0].MoreInfo == "" {
 		t.Fatalf("incomplete error container: %s", body)
 	}
-	if ec.Trace == "" || resp.Header.Get("X-Correlation-ID") != ec.Trace {
-		t.Fatalf("trace %q, X-Correlation-ID %q", ec.Trace, resp.Header.Get("X-Correlation-ID"))
+	if ec.Trace == "" || resp.Header.Get("X-Correlation-ID") != ec.Trace || resp.Header.Get("X-Global-Transaction-Id") != ec.Trace {
+		t.Fatalf("trace %q, X-Correlation-ID %q, X-Global-Transaction-Id %q", ec.Trace, resp.Header.Get("X-Correlation-ID"), resp.Header.Get("X-Global-Transaction-Id"))
 	}
 	if code != "" && ec.Errors[0].Code != code {
 		t.Fatalf("code %q, want %q: %s", ec.Errors[0].Code, code, body)

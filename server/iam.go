@@ -105,7 +105,7 @@ func (s *Server) verifiedToken(token string) (*tokenClaims, error) {
 	claims, ok := s.verified[token]
 	s.idMu.RUnlock()
 	if ok {
-		if !s.now().Before(claims.ExpiresAt.Add(tokenLeeway)) {
+		if !s.now().Before(claims.ExpiresAt.Add(s.tokenLeeway)) {
 			return nil, unauthorized("The IAM access token has expired: request a new one.")
 		}
 		return claims, nil
@@ -123,8 +123,9 @@ func (s *Server) verifiedToken(token string) (*tokenClaims, error) {
 	return claims, nil
 }
 
-// tokenLeeway is the clock skew allowed on a token's expiry.
-const tokenLeeway = 5 * time.Second
+// DefaultTokenLeeway is the clock skew allowed on a token's expiry unless configured: a
+// token is accepted until this long after its exp.
+const DefaultTokenLeeway = 5 * time.Second
 
 // verifyToken checks a token's signature, issuer and expiry.
 func (s *Server) verifyToken(token string) (*tokenClaims, error) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/IBM/go-sdk-core/v5/core"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/qrapi/qrapi/server"
 )
 
 // IBM's own Go SDK core, its IamAuthenticator pointed at the emulated IAM endpoint, gets a
@@ -130,4 +132,35 @@ func TestExpiredAndForgedTokensAreRefused(t *testing.T) {
 	}
 	resp, b = h.do("GET", "/api/v1/instance", "", map[string]string{"Service-CRN": crnA1, "Authorization": "Basic dXNlcjpwYXNz"}, "")
 	checkError(t, resp, b, 401, "unauthorized")
+}
+
+// A token is accepted until the leeway after its expiry (clock skew between the issuer and
+// this server), on the first check and from the cache of verified tokens alike.
+func TestTokenExpiryLeeway(t *testing.T) {
+	get := func(h *harness, token string) int {
+		resp, _ := h.do("GET", "/api/v1/instance", token, map[string]string{"Service-CRN": crnA1}, "")
+		return resp.StatusCode
+	}
+	// The default, 5 s. exp is the issue time plus the TTL, truncated to the second.
+	h := newHarness(t)
+	tok := h.token(keyAdmin)
+	h.clock.Add(time.Hour + 3*time.Second) // 3 to 4 s past exp
+	if st := get(h, tok); st != 200 {
+		t.Fatalf("within the default leeway: %d", st)
+	}
+	h.clock.Add(3 * time.Second) // 6 to 7 s past exp
+	if st := get(h, tok); st != 401 {
+		t.Fatalf("past the default leeway: %d", st)
+	}
+	// --token-leeway 0: refused once past exp.
+	zero := time.Duration(0)
+	h = newHarness(t, func(c *server.Config) { c.TokenLeeway = &zero })
+	tok = h.token(keyAdmin)
+	if st := get(h, tok); st != 200 {
+		t.Fatalf("a fresh token: %d", st)
+	}
+	h.clock.Add(time.Hour + time.Second)
+	if st := get(h, tok); st != 401 {
+		t.Fatalf("with no leeway, 1 s past exp: %d", st)
+	}
 }

@@ -21,8 +21,11 @@ const maxBodyBytes = 1 << 20
 // Headers, spelt in Go's canonical form so that setting and reading them allocates nothing.
 const (
 	HeaderCorrelationID = "X-Correlation-Id" // the request's trace id, on every answer
-	HeaderAPIVersion    = "Ibm-Api-Version"  // the API version that answered
-	headerServiceCRN    = "Service-Crn"
+	// HeaderGlobalTransactionID is IBM Cloud's name for the same id, on every answer; IBM's
+	// SDK cores read it into their exceptions (global_transaction_id).
+	HeaderGlobalTransactionID = "X-Global-Transaction-Id"
+	HeaderAPIVersion          = "Ibm-Api-Version" // the API version that answered
+	headerServiceCRN          = "Service-Crn"
 )
 
 // serviceCRNName is the Service-CRN header as the document spells it, for error targets.
@@ -73,7 +76,9 @@ func stateFrom(ctx context.Context) *reqState {
 func (s *Server) requestState(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rs := stateOf(c)
-		c.Response().Header()[HeaderCorrelationID] = []string{rs.trace}
+		trace := []string{rs.trace}
+		c.Response().Header()[HeaderCorrelationID] = trace
+		c.Response().Header()[HeaderGlobalTransactionID] = trace
 		return next(c)
 	}
 }

@@ -82,3 +82,37 @@ func TestPanicIsA500(t *testing.T) {
 type panickyStore struct{ domain.Store }
 
 func (panickyStore) Instance(context.Context, string) (*domain.Instance, error) { panic("boom") }
+
+// Every answer, error or not, from any endpoint, carries X-Global-Transaction-Id (IBM
+// Cloud's name, read by IBM's SDK cores) equal to the trace in X-Correlation-ID.
+func TestGlobalTransactionIDOnEveryAnswer(t *testing.T) {
+	h := newHarness(t)
+	admin := h.token(keyAdmin)
+	crn := map[string]string{"Service-CRN": crnA1}
+	for _, c := range []struct {
+		method, path, token string
+		hdr                 map[string]string
+		body                string
+		status              int
+	}{
+		{"GET", "/api/v1/instance", admin, crn, "", 200},
+		{"PUT", "/api/v1/instances/configuration", admin, map[string]string{"Service-CRN": crnA1, "Content-Type": "application/json"}, `{"instance_limit": 500}`, 204},
+		{"GET", "/api/v1/instances/usage", "", crn, "", 401},
+		{"GET", "/api/v1/nothing", admin, nil, "", 404},
+		{"GET", "/healthz", "", nil, "", 200},
+		{"GET", "/readyz", "", nil, "", 200},
+		{"GET", "/metrics", "", nil, "", 200},
+		{"GET", "/openapi.json", "", nil, "", 200},
+		{"GET", "/docs/", "", nil, "", 200},
+		{"POST", "/identity/token", "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=" + keyAdmin, 200},
+		{"POST", "/identity/token", "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=wrong-key-0123456789abcdefgh", 400},
+		{"GET", "/control/v1/audit-events", testAdminToken, nil, "", 200},
+	} {
+		resp, b := h.do(c.method, c.path, c.token, c.hdr, c.body)
+		trace := resp.Header.Get("X-Correlation-ID")
+		if resp.StatusCode != c.status || trace == "" || resp.Header.Get("X-Global-Transaction-Id") != trace {
+			t.Errorf("%s %s: %d (want %d), X-Correlation-ID %q, X-Global-Transaction-Id %q: %.200s", c.method, c.path, resp.StatusCode, c.status,
+				trace, resp.Header.Get("X-Global-Transaction-Id"), b)
+		}
+	}
+}

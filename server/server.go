@@ -41,7 +41,8 @@ type Config struct {
 	AuditSink         io.Writer      // JSON lines; nil: events are only kept in the store
 	AuditKeep         int            // how many audit events the store keeps, newest first; 0: 100000, -1: all
 	ValidateResponses bool
-	TokenTTL          time.Duration // access token lifetime; 0: one hour, as IBM Cloud IAM
+	TokenTTL          time.Duration  // access token lifetime; 0: one hour, as IBM Cloud IAM
+	TokenLeeway       *time.Duration // clock skew allowed on a token's expiry; nil: 5 s
 	TTLDefaults       *domain.TTLDefaults
 	AdminToken        string       // enables the control API when set
 	Seed              *domain.Seed // what the control API's reset loads
@@ -63,6 +64,7 @@ type Server struct {
 	signingKey  []byte
 	jwtParser   *jwt.Parser
 	tokenTTL    time.Duration
+	tokenLeeway time.Duration
 	ttlDefaults domain.TTLDefaults
 	adminToken  string
 	seed        *domain.Seed
@@ -96,6 +98,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.tokenTTL <= 0 {
 		s.tokenTTL = time.Hour
 	}
+	s.tokenLeeway = DefaultTokenLeeway
+	if cfg.TokenLeeway != nil {
+		if *cfg.TokenLeeway < 0 {
+			return nil, errors.New("server: the token leeway cannot be negative")
+		}
+		s.tokenLeeway = *cfg.TokenLeeway
+	}
 	if cfg.TTLDefaults != nil {
 		s.ttlDefaults = *cfg.TTLDefaults
 	}
@@ -108,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.signingKey = key
 	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(tokenIssuer),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(tokenLeeway))
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(s.tokenLeeway))
 	s.reqOptions = openapi3filter.Options{AuthenticationFunc: s.authenticate, KeepValidatedValue: true}
 	if s.specJSON, err = json.Marshal(s.doc.T); err != nil {
 		return nil, err

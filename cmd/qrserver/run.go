@@ -43,6 +43,7 @@ type options struct {
 	validateResponses bool
 	adminToken        string
 	tokenTTL          time.Duration
+	tokenLeeway       time.Duration
 	maxTTL            int64
 	activeTTL         int64
 	interactiveTTL    int64
@@ -73,6 +74,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	env["validate-responses"] = "QRSERVER_VALIDATE_RESPONSES"
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens issued at /identity/token (env QRSERVER_TOKEN_TTL)")
 	env["token-ttl"] = "QRSERVER_TOKEN_TTL"
+	fs.DurationVar(&o.tokenLeeway, "token-leeway", server.DefaultTokenLeeway, "how long past its expiry an access token is still accepted, for clock skew between issuer and server (env QRSERVER_TOKEN_LEEWAY)")
+	env["token-leeway"] = "QRSERVER_TOKEN_LEEWAY"
 	fs.Int64Var(&o.maxTTL, "default-max-ttl", domain.DefaultTTLs.MaxTTL, "max_ttl of an unconfigured account's default plans (env QRSERVER_DEFAULT_MAX_TTL)")
 	env["default-max-ttl"] = "QRSERVER_DEFAULT_MAX_TTL"
 	fs.Int64Var(&o.activeTTL, "default-active-ttl", domain.DefaultTTLs.ActiveTTL, "active_ttl of default plans (env QRSERVER_DEFAULT_ACTIVE_TTL)")
@@ -109,6 +112,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, usageError{fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)}
+	}
+	if o.tokenLeeway < 0 {
+		return nil, usageError{errors.New("--token-leeway cannot be negative")}
 	}
 	if o.maxTTL < 0 || o.activeTTL < 0 || o.interactiveTTL < 0 || o.activeTTL > o.maxTTL || o.interactiveTTL > o.activeTTL {
 		return nil, usageError{errors.New("default TTLs must satisfy 0 <= interactive <= active <= max")}
@@ -194,7 +200,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	srv, err := server.New(ctx, server.Config{
 		Store: store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
-		TokenTTL: o.tokenTTL, AdminToken: o.adminToken, Seed: sd,
+		TokenTTL: o.tokenTTL, TokenLeeway: &o.tokenLeeway, AdminToken: o.adminToken, Seed: sd,
 		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},
 	})
 	if err != nil {
