@@ -36,6 +36,17 @@ var RoleActions = map[Role][]string{
 	RoleAdministrator: {ActionInstanceRead, ActionConfigurationRead, ActionConfigurationUpdate, ActionUsageRead, ActionAccountConfigurationRd},
 }
 
+// Granted reports whether some role includes the action: an action no role grants would
+// refuse every call that needs it.
+func Granted(action string) bool {
+	for _, actions := range RoleActions {
+		if slices.Contains(actions, action) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidRole reports whether r is a role this service knows.
 func ValidRole(r Role) bool { _, ok := RoleActions[r]; return ok }
 

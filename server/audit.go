@@ -16,7 +16,7 @@ import (
 )
 
 // AuditEvent is one IBM Cloud Activity Tracker event, emitted for every call to an
-// operation of openapi.yaml, allowed or denied, named by the operation's x-audit-events.
+// operation of openapi.yaml, allowed or denied, named by the operation's x-ibm-events.
 type AuditEvent struct {
 	Action        string         `json:"action"`
 	Outcome       string         `json:"outcome"` // success or failure

@@ -162,7 +162,7 @@ func (s *Server) issueToken(p *domain.Principal, now time.Time) (string, time.Ti
 	return signed, exp, err
 }
 
-// authorize is the IAM step after validation: the operation's x-iam-actions must be
+// authorize is the IAM step after validation: the operation's x-ibm-permissions actions must be
 // granted to the caller on the target (the Service-CRN instance, or the account of
 // get_account) by one of the caller's policies. Where the operation documents no 403,
 // a denial answers 404, so that no other account's existence leaks.

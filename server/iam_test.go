@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -12,7 +13,9 @@ import (
 	"github.com/IBM/go-sdk-core/v5/core"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/qrapi/qrapi/internal/enginetest"
 	"github.com/qrapi/qrapi/server"
+	"github.com/qrapi/qrapi/spec"
 )
 
 // IBM's own Go SDK core, its IamAuthenticator pointed at the emulated IAM endpoint, gets a
@@ -162,5 +165,19 @@ func TestTokenExpiryLeeway(t *testing.T) {
 	h.clock.Add(time.Hour + time.Second)
 	if st := get(h, tok); st != 401 {
 		t.Fatalf("with no leeway, 1 s past exp: %d", st)
+	}
+}
+
+// A document whose operation needs an action that no role grants is refused at start, not
+// discovered as a 403 on every call.
+func TestStartRefusesAnActionNoRoleGrants(t *testing.T) {
+	d, err := spec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Operation("get_usage").IAMActions = []string{"quantum-computing.instance-usage.reed"}
+	_, err = server.New(context.Background(), server.Config{Store: enginetest.Open(t), Doc: d})
+	if err == nil || !strings.Contains(err.Error(), `get_usage requires IAM action "quantum-computing.instance-usage.reed", which no role grants`) {
+		t.Fatalf("server.New with a misspelt action: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -131,6 +132,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		keep = 100000
 	case keep < 0:
 		keep = 0
+	}
+	for _, op := range s.doc.Operations {
+		for _, a := range op.IAMActions {
+			if !domain.Granted(a) {
+				return nil, fmt.Errorf("server: operation %s requires IAM action %q, which no role grants: every call would be refused", op.ID, a)
+			}
+		}
 	}
 	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store, keep)
 	s.addRoutes(basePath, s.doc)

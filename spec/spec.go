@@ -16,8 +16,8 @@ import (
 
 // Vendor extensions that every operation carries.
 const (
-	ExtIAMActions  = "x-iam-actions"
-	ExtAuditEvents = "x-audit-events"
+	ExtIAMActions  = "x-ibm-permissions" // {actions: [{name: …}]}, as IBM's own document
+	ExtAuditEvents = "x-ibm-events"      // {events: [{name: …}]}
 )
 
 // Operation is one operation of the document, with the facts the server reads at run time.
@@ -77,10 +77,10 @@ func newDocument(t *openapi3.T, iam bool) (*Document, error) {
 			}
 			if iam {
 				var err error
-				if o.IAMActions, err = stringList(op, ExtIAMActions); err != nil {
+				if o.IAMActions, err = namedList(op, ExtIAMActions, "actions"); err != nil {
 					return nil, err
 				}
-				if o.AuditEvents, err = stringList(op, ExtAuditEvents); err != nil {
+				if o.AuditEvents, err = namedList(op, ExtAuditEvents, "events"); err != nil {
 					return nil, err
 				}
 			}
@@ -101,22 +101,32 @@ func newDocument(t *openapi3.T, iam bool) (*Document, error) {
 // Operation returns the operation with the given operationId, or nil.
 func (d *Document) Operation(id string) *Operation { return d.byID[id] }
 
-func stringList(op *openapi3.Operation, ext string) ([]string, error) {
+// namedList reads IBM's form of an operation's extension: {key: [{name: …}, …]}.
+func namedList(op *openapi3.Operation, ext, key string) ([]string, error) {
 	raw, ok := op.Extensions[ext]
 	if !ok {
 		return nil, fmt.Errorf("spec: operation %s has no %s", op.OperationID, ext)
 	}
-	items, ok := raw.([]any)
+	bad := fmt.Errorf("spec: operation %s: %s must be {%s: [{name: …}, …]} with at least one name", op.OperationID, ext, key)
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, bad
+	}
+	items, ok := m[key].([]any)
 	if !ok || len(items) == 0 {
-		return nil, fmt.Errorf("spec: operation %s: %s must be a non-empty list of strings", op.OperationID, ext)
+		return nil, bad
 	}
 	out := make([]string, 0, len(items))
 	for _, it := range items {
-		s, ok := it.(string)
-		if !ok || s == "" {
-			return nil, fmt.Errorf("spec: operation %s: %s must be a non-empty list of strings", op.OperationID, ext)
+		entry, ok := it.(map[string]any)
+		if !ok {
+			return nil, bad
 		}
-		out = append(out, s)
+		name, ok := entry["name"].(string)
+		if !ok || name == "" {
+			return nil, bad
+		}
+		out = append(out, name)
 	}
 	return out, nil
 }

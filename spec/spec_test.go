@@ -13,6 +13,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/spec"
 )
 
@@ -108,10 +109,15 @@ func TestEveryOperationIsComplete(t *testing.T) {
 		for method, op := range item.Operations() {
 			n++
 			name := method + " " + path
-			for _, ext := range []string{spec.ExtIAMActions, spec.ExtAuditEvents} {
-				l, ok := op.Extensions[ext].([]any)
-				if !ok || len(l) == 0 {
-					t.Errorf("%s: no %s", name, ext)
+			// IBM's own form, exactly: the action and the event of the operation, each once.
+			id := op.OperationID
+			want := map[string]any{
+				spec.ExtIAMActions:  map[string]any{"actions": []any{map[string]any{"name": pageAction[id]}}},
+				spec.ExtAuditEvents: map[string]any{"events": []any{map[string]any{"name": pageAction[id]}}},
+			}
+			for ext, w := range want {
+				if got := op.Extensions[ext]; !reflect.DeepEqual(got, w) || pageAction[id] == "" {
+					t.Errorf("%s: %s is %v, want %v", name, ext, got, w)
 				}
 			}
 			sec := op.Security
@@ -145,11 +151,60 @@ func TestEveryOperationIsComplete(t *testing.T) {
 	}
 }
 
+// pageAction is the IAM action and Activity Tracker event of each operation, as the
+// reference pages name them.
+var pageAction = map[string]string{
+	"get_instance":                   domain.ActionInstanceRead,
+	"get_instance_configuration":     domain.ActionConfigurationRead,
+	"replace_instance_configuration": domain.ActionConfigurationUpdate,
+	"get_usage":                      domain.ActionUsageRead,
+	"get_account":                    domain.ActionAccountConfigurationRd,
+}
+
 func TestTheMissingExtensionIsRefused(t *testing.T) {
 	doc := loadFile(t)
 	delete(doc.Paths.Find("/v1/instance").Get.Extensions, spec.ExtIAMActions)
-	if _, err := spec.New(doc); err == nil || !strings.Contains(err.Error(), "get_instance has no x-iam-actions") {
-		t.Fatalf("New accepted an operation without x-iam-actions: %v", err)
+	if _, err := spec.New(doc); err == nil || !strings.Contains(err.Error(), "get_instance has no x-ibm-permissions") {
+		t.Fatalf("New accepted an operation without x-ibm-permissions: %v", err)
+	}
+	doc = loadFile(t)
+	doc.Paths.Find("/v1/instance").Get.Extensions[spec.ExtIAMActions] = []any{"quantum-computing.instance.read"}
+	if _, err := spec.New(doc); err == nil || !strings.Contains(err.Error(), "must be {actions: [{name:") {
+		t.Fatalf("New accepted x-ibm-permissions not in IBM's form: %v", err)
+	}
+}
+
+// ungranted lists the actions the document requires that no role of domain's role table
+// grants: any of them would turn every call of its operation into a 403.
+func ungranted(d *spec.Document) []string {
+	var out []string
+	for _, op := range d.Operations {
+		for _, a := range op.IAMActions {
+			if !domain.Granted(a) {
+				out = append(out, op.ID+": "+a)
+			}
+		}
+	}
+	return out
+}
+
+// Every action the document requires is granted by some role; a misspelt one is caught.
+func TestEveryActionIsGrantedByARole(t *testing.T) {
+	d, err := spec.New(loadFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := ungranted(d); len(bad) != 0 {
+		t.Fatalf("actions no role grants: %v", bad)
+	}
+	doc := loadFile(t)
+	doc.Paths.Find("/v1/instance").Get.Extensions[spec.ExtIAMActions] = map[string]any{"actions": []any{map[string]any{"name": "quantum-computing.instance.reed"}}}
+	d, err = spec.New(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := ungranted(d); len(bad) != 1 || bad[0] != "get_instance: quantum-computing.instance.reed" {
+		t.Fatalf("a misspelt action was not caught: %v", bad)
 	}
 }
 
