@@ -262,6 +262,9 @@ type Unauthorized = ErrorContainer
 
 // GetAccountParams defines parameters for GetAccount.
 type GetAccountParams struct {
+	// PlanId Obtain the account configuration only for the specified plan (as IBM's published document for this API has it). A plan the account does not have gives an empty `plans` list.
+	PlanId *string `form:"plan_id,omitempty" json:"plan_id,omitempty"`
+
 	// ServiceCRN The CRN of a service instance of the account. Optional for account operations.
 	ServiceCRN *ServiceCRNOptional `json:"Service-CRN,omitempty"`
 

@@ -296,6 +296,41 @@ func TestGetAccount(t *testing.T) {
 		"max_ttl": 28800, "active_ttl": 28800, "interactive_ttl": 60,
 	}}})
 
+	// plan_id (IBM's published document): only that plan, of a stored configuration or a
+	// default one; a plan the account lacks gives an empty list; an empty or too long one is
+	// a 400 that names it.
+	plan := func(id string) *gen.GetAccountParams { return &gen.GetAccountParams{PlanId: &id} }
+	r, _ = h.client.GetAccountWithResponse(ctx, acctDemo, plan("plan-id-2"), bearer(admin))
+	all := pageExample(t, "002_get_account_200.json").(map[string]any)["plans"].([]any)
+	var want2 []any
+	for _, p := range all {
+		if p.(map[string]any)["plan_id"] == "plan-id-2" {
+			want2 = append(want2, p)
+		}
+	}
+	if r.StatusCode() != 200 || len(want2) != 1 {
+		t.Fatalf("plan_id of a stored configuration: %d %s", r.StatusCode(), r.Body)
+	}
+	jsonEqual(t, r.Body, map[string]any{"plans": want2})
+	r, _ = h.client.GetAccountWithResponse(ctx, acctOther, plan("flex-plan-id-1"), bearer(other))
+	jsonEqual(t, r.Body, map[string]any{"plans": []any{map[string]any{
+		"plan_id": "flex-plan-id-1", "backends": []any{"ibm_backend", "ibm_backend_eu"},
+		"max_ttl": 28800, "active_ttl": 28800, "interactive_ttl": 60,
+	}}})
+	for _, acct := range []struct{ id, token string }{{acctDemo, admin}, {acctOther, other}} {
+		r, _ = h.client.GetAccountWithResponse(ctx, acct.id, plan("no-such-plan"), bearer(acct.token))
+		if r.StatusCode() != 200 {
+			t.Fatalf("a plan %s lacks: %d %s", acct.id, r.StatusCode(), r.Body)
+		}
+		jsonEqual(t, r.Body, map[string]any{"plans": []any{}})
+	}
+	for _, bad := range []string{"", strings.Repeat("p", 65)} {
+		resp, b := h.do("GET", "/api/v1/accounts/"+acctDemo+"?plan_id="+bad, admin, nil, "")
+		if ec := checkError(t, resp, b, 400, "invalid_parameter"); ec.Errors[0].Target == nil || ec.Errors[0].Target.Name != "plan_id" {
+			t.Fatalf("plan_id %q: %s", bad, b)
+		}
+	}
+
 	r, _ = h.client.GetAccountWithResponse(ctx, "a$b", nil, bearer(admin))
 	checkError(t, r.HTTPResponse, r.Body, 400, "invalid_parameter")
 	r, _ = h.client.GetAccountWithResponse(ctx, strings.Repeat("a", 65), nil, bearer(admin))

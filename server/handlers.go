@@ -124,6 +124,9 @@ func (h handlers) GetAccount(ctx context.Context, req gen.GetAccountRequestObjec
 	plans := domain.AccountConfiguration(*acct, instances, h.s.ttlDefaults)
 	out := gen.AccountConfiguration{Plans: make([]gen.AccountPlan, 0, len(plans))}
 	for _, p := range plans {
+		if req.Params.PlanId != nil && p.PlanID != *req.Params.PlanId {
+			continue // plan_id: only that plan's configuration
+		}
 		out.Plans = append(out.Plans, gen.AccountPlan{
 			PlanId:                  p.PlanID,
 			Backends:                p.Backends,
