@@ -51,9 +51,11 @@ type Store interface {
 	// LoadIfEmpty loads the seed if the store holds no account yet and reports whether it
 	// did. Of several Stores on one empty database that call it at once, exactly one loads.
 	LoadIfEmpty(ctx context.Context, s *Seed) (bool, error)
-	// SigningKey returns the key that signs access tokens, made on first use and kept, so
-	// tokens stay valid across restarts and are the same for every Store on the database.
-	SigningKey(ctx context.Context) ([]byte, error)
+	// Setting returns the value kept under name, keeping create's result first if there is
+	// none. Of several Stores on one database that call it at once, one value is kept and
+	// all return it; it survives restarts and Loads. (The token signing key is one: tokens
+	// stay valid across restarts and are accepted by every replica.)
+	Setting(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error)
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error

@@ -2,22 +2,29 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 )
 
-// SigningKey returns the token signing key. Replicas starting at once may each make one;
-// the first insert wins and every replica reads that one.
-func (s *Store) SigningKey(ctx context.Context) ([]byte, error) {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+// Setting returns the value kept under name, keeping create's result first if there is
+// none. Replicas starting at once may each create one; the first insert wins and every
+// replica reads that one.
+func (s *Store) Setting(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error) {
+	var value []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&value)
+	if err == nil {
+		return value, nil
+	}
+	if !noRows(err) {
+		return nil, fmt.Errorf("postgres: read setting %s: %w", name, err)
+	}
+	if value, err = create(); err != nil {
 		return nil, err
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO settings (name, value) VALUES ('token_signing_key', $1) ON CONFLICT (name) DO NOTHING`, key); err != nil {
-		return nil, fmt.Errorf("postgres: keep signing key: %w", err)
+	if _, err := s.pool.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
+		return nil, fmt.Errorf("postgres: keep setting %s: %w", name, err)
 	}
-	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE name = 'token_signing_key'`).Scan(&key); err != nil {
-		return nil, fmt.Errorf("postgres: read signing key: %w", err)
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&value); err != nil {
+		return nil, fmt.Errorf("postgres: read setting %s: %w", name, err)
 	}
-	return key, nil
+	return value, nil
 }

@@ -130,7 +130,12 @@ const DefaultTokenLeeway = 5 * time.Second
 // verifyToken checks a token's signature, issuer and expiry.
 func (s *Server) verifyToken(token string) (*tokenClaims, error) {
 	var claims tokenClaims
-	_, err := s.jwtParser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return s.signingKey, nil })
+	_, err := s.jwtParser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		if kid, _ := t.Header["kid"].(string); kid != s.signer.kid {
+			return nil, errors.New("unknown kid")
+		}
+		return &s.signer.key.PublicKey, nil
+	})
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, unauthorized("The IAM access token has expired: request a new one.")
@@ -158,7 +163,9 @@ func (s *Server) issueToken(p *domain.Principal, now time.Time) (string, time.Ti
 		IAMID: p.ID, ID: p.ID, RealmID: "iam", Name: p.Name, SubType: subType,
 		Account: tokenAccount{BSS: p.AccountID}, GrantType: grantTypeAPIKey, Scope: "ibm openid", ClientID: "default",
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.signingKey)
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = s.signer.kid
+	signed, err := tok.SignedString(s.signer.key)
 	return signed, exp, err
 }
 

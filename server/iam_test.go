@@ -181,3 +181,40 @@ func TestStartRefusesAnActionNoRoleGrants(t *testing.T) {
 		t.Fatalf("server.New with a misspelt action: %v", err)
 	}
 }
+
+// Every error of the emulated IAM (/identity/...) is in IAM's own shape, with the trace as
+// its request id: a wrong method (405, with Allow), an unknown path (404), a body over the
+// limit (413).
+func TestIdentityErrorsInIAMShape(t *testing.T) {
+	h := newHarness(t)
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for _, c := range []struct {
+		method, path string
+		hdr          map[string]string
+		body         string
+		status       int
+		allow        string
+	}{
+		{"GET", "/identity/token", nil, "", 405, "POST"},
+		{"POST", "/identity/keys", nil, "", 405, "GET"},
+		{"POST", "/identity/nothing", form, "", 404, ""},
+		{"POST", "/identity/token", form, "apikey=" + strings.Repeat("k", 2<<20), 413, ""},
+	} {
+		resp, b := h.do(c.method, c.path, "", c.hdr, c.body)
+		var e struct {
+			ErrorCode    string `json:"errorCode"`
+			ErrorMessage string `json:"errorMessage"`
+			Context      struct {
+				RequestID   string `json:"requestId"`
+				RequestType string `json:"requestType"`
+				StartTime   string `json:"startTime"`
+			} `json:"context"`
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if resp.StatusCode != c.status || dec.Decode(&e) != nil || e.ErrorCode == "" || e.ErrorMessage == "" ||
+			e.Context.RequestID == "" || e.Context.RequestID != resp.Header.Get("X-Correlation-ID") || resp.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d (want %d), Allow %q: %s", c.method, c.path, resp.StatusCode, c.status, resp.Header.Get("Allow"), b)
+		}
+	}
+}

@@ -62,7 +62,7 @@ type Server struct {
 	routes      map[string]*route
 	allowed     map[string]string
 	reqOptions  openapi3filter.Options
-	signingKey  []byte
+	signer      *signer
 	jwtParser   *jwt.Parser
 	tokenTTL    time.Duration
 	tokenLeeway time.Duration
@@ -112,12 +112,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	key, err := s.store.SigningKey(ctx)
-	if err != nil {
+	var err error
+	if s.signer, err = loadSigner(ctx, s.store); err != nil {
 		return nil, err
 	}
-	s.signingKey = key
-	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(tokenIssuer),
+	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithIssuer(tokenIssuer),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(s.tokenLeeway))
 	s.reqOptions = openapi3filter.Options{AuthenticationFunc: s.authenticate, KeepValidatedValue: true}
 	if s.specJSON, err = json.Marshal(s.doc.T); err != nil {
@@ -172,6 +171,8 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	gen.RegisterHandlers(&routeMiddleware{e: e, prefix: basePath, mw: api}, gen.NewStrictHandler(handlers{s}, nil))
 
 	e.POST("/identity/token", s.token, s.limitBody)
+	e.GET("/identity/keys", s.keys)
+	s.allowed["/identity/token"], s.allowed["/identity/keys"] = http.MethodPost, http.MethodGet
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))

@@ -11,6 +11,9 @@ import (
 	"github.com/qrapi/qrapi/domain"
 )
 
+// iamPathPrefix is where the emulated IBM Cloud IAM answers (/identity/token, /identity/keys).
+const iamPathPrefix = "/identity/"
+
 // grantTypeAPIKey is the only grant type the emulated IAM token endpoint takes.
 const grantTypeAPIKey = "urn:ibm:params:oauth:grant-type:apikey"
 

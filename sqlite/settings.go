@@ -2,28 +2,30 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 )
 
-// SigningKey returns the token signing key, making and keeping one on first use.
-func (s *Store) SigningKey(ctx context.Context) ([]byte, error) {
-	var key []byte
-	err := s.write.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'token_signing_key'`).Scan(&key)
+// Setting returns the value kept under name, keeping create's result first if there is
+// none.
+func (s *Store) Setting(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error) {
+	var value []byte
+	err := s.write.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&value)
 	if err == nil {
-		return key, nil
+		return value, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: read signing key: %w", err)
+		return nil, fmt.Errorf("sqlite: read setting %s: %w", name, err)
 	}
-	key = make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	if value, err = create(); err != nil {
 		return nil, err
 	}
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('token_signing_key', ?) ON CONFLICT(name) DO NOTHING`, key); err != nil {
-		return nil, fmt.Errorf("sqlite: keep signing key: %w", err)
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`, name, value); err != nil {
+		return nil, fmt.Errorf("sqlite: keep setting %s: %w", name, err)
 	}
-	return s.SigningKey(ctx)
+	if err := s.write.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&value); err != nil {
+		return nil, fmt.Errorf("sqlite: read setting %s: %w", name, err)
+	}
+	return value, nil
 }

@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"reflect"
@@ -54,7 +55,7 @@ func Run(t *testing.T, e Engine) {
 		{"FailedChangeKeepsNothing", testFailedChange},
 		{"LoadReplacesStateKeepsAuditAndKey", testLoadReplaces},
 		{"Audit", testAudit},
-		{"SigningKey", testSigningKey},
+		{"Setting", testSetting},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"LimitRuleUnderConcurrency", testLimitRuleConcurrent},
 		{"ConcurrentLoadIfEmpty", testConcurrentLoadIfEmpty},
@@ -320,7 +321,7 @@ func testFailedChange(t *testing.T, e Engine) {
 
 func testLoadReplaces(t *testing.T, e Engine) {
 	s, _ := seeded(t, e)
-	key, err := s.SigningKey(ctx)
+	key, err := setting(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +362,7 @@ func testLoadReplaces(t *testing.T, e Engine) {
 	if in, err := s.Instance(ctx, crnB1); err != nil || in.ConsumedSeconds != 3 || len(in.Backends) != 0 || in.Backends == nil {
 		t.Fatalf("the new seed's instance: %+v %v", in, err)
 	}
-	key2, _ := s.SigningKey(ctx)
+	key2, _ := setting(s)
 	events, _ := s.AuditEvents(ctx)
 	if !slices.Equal(key, key2) || len(events) != 1 {
 		t.Fatalf("Load dropped the signing key or the audit events (%d events)", len(events))
@@ -415,15 +416,49 @@ func listAudit(t *testing.T, s domain.Store) []string {
 	return out
 }
 
-func testSigningKey(t *testing.T, e Engine) {
-	s, _ := open(t, e)
-	k1, err := s.SigningKey(ctx)
+// setting reads the suite's setting, creating it with random bytes if it is missing.
+func setting(s domain.Store) ([]byte, error) {
+	return s.Setting(ctx, "suite_key", func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+}
+
+func testSetting(t *testing.T, e Engine) {
+	s, reopen := open(t, e)
+	k1, err := setting(s)
 	if err != nil || len(k1) != 32 {
-		t.Fatalf("SigningKey: %d bytes, %v", len(k1), err)
+		t.Fatalf("Setting: %d bytes, %v", len(k1), err)
 	}
-	k2, _ := s.SigningKey(ctx)
-	if !slices.Equal(k1, k2) {
-		t.Fatal("the signing key changed between calls")
+	called := false
+	k2, err := s.Setting(ctx, "suite_key", func() ([]byte, error) { called = true; return []byte("other"), nil })
+	if err != nil || !slices.Equal(k1, k2) || called {
+		t.Fatalf("a kept setting was made again (called %v) or changed: %v", called, err)
+	}
+	boom := errors.New("no entropy")
+	if _, err := s.Setting(ctx, "other_key", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("create's error: %v", err)
+	}
+	// Created at once by several Stores (replicas) or goroutines: one value, for all.
+	ss := []domain.Store{s, s, s, s}
+	if e.Shared {
+		ss = []domain.Store{s, reopen(t), reopen(t), reopen(t)}
+	}
+	got := make([][]byte, len(ss))
+	var wg sync.WaitGroup
+	for i, st := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = st.Setting(ctx, "raced_key", func() ([]byte, error) { return []byte(fmt.Sprintf("made by %d", i)), nil })
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if len(got[i]) == 0 || !slices.Equal(got[i], got[0]) {
+			t.Fatalf("concurrent creates returned different values: %q", got)
+		}
 	}
 }
 
@@ -568,7 +603,7 @@ func testDurable(t *testing.T, e Engine) {
 	if _, err := s.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
 		t.Fatal(err)
 	}
-	key, _ := s.SigningKey(ctx)
+	key, _ := setting(s)
 	s.AppendAudit(ctx, [][]byte{[]byte(`{}`)})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -579,7 +614,7 @@ func testDurable(t *testing.T, e Engine) {
 	if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != 77 || in.ConsumedSeconds != 30 {
 		t.Fatalf("after reopening: %+v %v", in, err)
 	}
-	key2, _ := s.SigningKey(ctx)
+	key2, _ := setting(s)
 	if !slices.Equal(key, key2) {
 		t.Fatal("the signing key changed across a reopen")
 	}
@@ -628,8 +663,8 @@ func testShared(t *testing.T, e Engine) {
 	if _, err := a.Instance(ctx, crnA1); domain.ErrorCode(err) != domain.ENOTFOUND {
 		t.Fatalf("after a Load through the other store, a removed instance: %v", err)
 	}
-	ka, _ := a.SigningKey(ctx)
-	kb, _ := b.SigningKey(ctx)
+	ka, _ := setting(a)
+	kb, _ := setting(b)
 	if !slices.Equal(ka, kb) {
 		t.Fatal("two stores on one database sign with different keys")
 	}
