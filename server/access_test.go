@@ -78,42 +78,53 @@ func TestAccessMatrix(t *testing.T) {
 		name, crn, acct string
 	}{{"own instance", own, acctA}, {"same account's other instance", sibling, acctA}, {"other account's instance", foreign, acctB}}
 
+	// Each cell twice: with a bearer token from /identity/token, and with the API key itself
+	// in the Authorization header (Authorization: apikey <key>).
 	n := 0
-	for _, scope := range []string{"instance", "account"} {
-		for _, role := range roles {
-			tok := h.token(fmt.Sprintf("key-of-IBMid-%s-%s-0123456789", scope, role))
-			for i, o := range ops {
-				for ti, tg := range targets {
-					n++
-					// Expected: allowed if the role includes the action and the policy covers the
-					// target; a denial is 403, or 404 for get_account, whose page lists no 403.
-					covered := tg.acct == acctA && (scope == "account" || (ti == 0 && o.name != "get_account"))
-					want := o.ok
-					if !(covered && may[role][i]) {
-						want = 403
-						if o.name == "get_account" {
-							want = 404
+	for _, cred := range []string{"bearer token", "apikey header"} {
+		for _, scope := range []string{"instance", "account"} {
+			for _, role := range roles {
+				key := fmt.Sprintf("key-of-IBMid-%s-%s-0123456789", scope, role)
+				tok, auth := h.token(key), ""
+				if cred == "apikey header" {
+					tok, auth = "", "apikey "+key
+				}
+				for i, o := range ops {
+					for ti, tg := range targets {
+						n++
+						// Expected: allowed if the role includes the action and the policy covers the
+						// target; a denial is 403, or 404 for get_account, whose page lists no 403.
+						covered := tg.acct == acctA && (scope == "account" || (ti == 0 && o.name != "get_account"))
+						want := o.ok
+						if !(covered && may[role][i]) {
+							want = 403
+							if o.name == "get_account" {
+								want = 404
+							}
 						}
-					}
-					path, body := o.path, ""
-					hdr := map[string]string{"Service-CRN": tg.crn}
-					if o.name == "get_account" {
-						path += tg.acct
-						hdr = nil
-					}
-					if o.method == "PUT" {
-						body = `{"instance_limit": 900}`
-						hdr["Content-Type"] = "application/json"
-					}
-					resp, b := h.do(o.method, path, tok, hdr, body)
-					if resp.StatusCode != want {
-						t.Errorf("%s on %s scope, %s on %s: %d, want %d: %s", role, scope, o.name, tg.name, resp.StatusCode, want, b)
+						path, body := o.path, ""
+						hdr := map[string]string{"Service-CRN": tg.crn}
+						if o.name == "get_account" {
+							path += tg.acct
+							delete(hdr, "Service-CRN")
+						}
+						if auth != "" {
+							hdr["Authorization"] = auth
+						}
+						if o.method == "PUT" {
+							body = `{"instance_limit": 900}`
+							hdr["Content-Type"] = "application/json"
+						}
+						resp, b := h.do(o.method, path, tok, hdr, body)
+						if resp.StatusCode != want {
+							t.Errorf("%s, %s on %s scope, %s on %s: %d, want %d: %s", cred, role, scope, o.name, tg.name, resp.StatusCode, want, b)
+						}
 					}
 				}
 			}
 		}
 	}
-	if n != 2*5*5*3 {
+	if n != 2*2*5*5*3 {
 		t.Fatalf("ran %d cells", n)
 	}
 }

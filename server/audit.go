@@ -233,14 +233,17 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 		Initiator: AuditInitiator{
 			ID: "unknown", TypeURI: "service/security/account/user",
 			Host:       AuditHost{Address: c.RealIP(), Agent: r.UserAgent()},
-			Credential: AuditCredential{Type: "token"},
+			Credential: AuditCredential{Type: credentialToken},
 		},
 	}
 	if len(op.AuditEvents) > 0 {
 		ev.Action = op.AuditEvents[0]
 	}
-	if r.Header.Get(echo.HeaderAuthorization) == "" {
+	switch {
+	case r.Header.Get(echo.HeaderAuthorization) == "":
 		ev.Initiator.Credential.Type = "none"
+	case rs.credential != "":
+		ev.Initiator.Credential.Type = rs.credential
 	}
 	if p := rs.principal; p != nil {
 		ev.Initiator.ID, ev.Initiator.Name = p.ID, p.Name

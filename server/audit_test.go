@@ -18,6 +18,9 @@ type auditLine struct {
 			Address string `json:"address"`
 			Agent   string `json:"agent"`
 		} `json:"host"`
+		Credential struct {
+			Type string `json:"type"`
+		} `json:"credential"`
 	} `json:"initiator"`
 	Target struct {
 		ID      string `json:"id"`
@@ -27,6 +30,9 @@ type auditLine struct {
 	CorrelationID string `json:"correlationId"`
 	Message       string `json:"message"`
 }
+
+// wrongKey is an API key no principal owns.
+const wrongKey = "qrdemo-wrong-key-0123456789abcdefghijklmn"
 
 func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 	h := newHarness(t)
@@ -56,6 +62,10 @@ func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 		{"GET", "/api/v1/instances/usage", admin, map[string]string{"Service-CRN": "crn:bad"}, "", "quantum-computing.instance-usage.read", "failure", 400, "IBMid-demo-admin"},
 		{"GET", "/api/v1/accounts/" + acctDemo, admin, nil, "", "quantum-computing.account-configuration.read", "success", 200, "IBMid-demo-admin"},
 		{"GET", "/api/v1/accounts/" + acctOther, admin, nil, "", "quantum-computing.account-configuration.read", "failure", 404, "IBMid-demo-admin"},
+		// The API key itself in the Authorization header (rows 12 to 14).
+		{"GET", "/api/v1/instance", "", map[string]string{"Service-CRN": crnA1, "Authorization": "apikey " + keyAdmin}, "", "quantum-computing.instance.read", "success", 200, "IBMid-demo-admin"},
+		{"PUT", "/api/v1/instances/configuration", "", map[string]string{"Service-CRN": crnA1, "Content-Type": "application/json", "Authorization": "apikey " + keyReader}, `{"instance_limit": 700}`, "quantum-computing.instance.configuration.update", "failure", 403, "IBMid-demo-reader"},
+		{"GET", "/api/v1/instances/usage", "", map[string]string{"Service-CRN": crnA1, "Authorization": "apikey " + wrongKey}, "", "quantum-computing.instance-usage.read", "failure", 401, "unknown"},
 	}
 	var bodies []string
 	var traces []string
@@ -96,6 +106,11 @@ func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 	if events[0].Target.ID != crnA1 || events[10].Target.ID != "a/"+acctDemo || events[10].Target.TypeURI != "quantum-computing/account" {
 		t.Errorf("targets: %q %q %q", events[0].Target.ID, events[10].Target.ID, events[10].Target.TypeURI)
 	}
+	for i, want := range map[int]string{0: "token", 1: "none", 12: "apikey", 13: "apikey", 14: "apikey"} {
+		if got := events[i].Initiator.Credential.Type; got != want {
+			t.Errorf("call %d: credential type %q, want %q", i, got, want)
+		}
+	}
 	if events[1].Severity != "critical" || events[0].Severity != "normal" || events[4].Severity != "warning" {
 		t.Errorf("severities: %s %s %s", events[1].Severity, events[0].Severity, events[4].Severity)
 	}
@@ -118,6 +133,9 @@ func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 		if strings.Contains(everything, tok) || strings.Contains(everything, strings.Split(tok, ".")[2]) {
 			t.Errorf("token of %s… leaked", k[:12])
 		}
+	}
+	if strings.Contains(everything, wrongKey) {
+		t.Error("a wrong API key was repeated")
 	}
 	if strings.Contains(everything, "forged.token.value") {
 		t.Error("a forged token was repeated")

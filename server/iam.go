@@ -39,34 +39,80 @@ func unauthorized(msg string) error {
 	return domain.Errorf(domain.EUNAUTHORIZED, "%s", msg).WithTarget("header", "Authorization").WithReason("unauthorized")
 }
 
-// authenticate is kin-openapi's AuthenticationFunc for the IAMBearer scheme: it checks the
-// bearer token's signature, issuer and expiry, and records who is calling. Its messages
-// never repeat the token.
+// authenticate is kin-openapi's AuthenticationFunc for the API's two schemes, IAMBearer
+// (Authorization: Bearer <IAM access token>) and IAMApiKey (Authorization: apikey <API
+// key>, which IBM's Qiskit client falls back to). Both read the one Authorization header,
+// and its own scheme word decides, so either requirement gives the same answer and error.
+// Its messages never repeat the credential.
 func (s *Server) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 	h := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
 	switch in.SecuritySchemeName {
-	case "IAMBearer":
+	case "IAMBearer", "IAMApiKey":
 	case "AdminBearer":
 		return s.authenticateAdmin(h)
 	default:
 		return unauthorized("Unsupported security scheme.")
 	}
 	if h == "" {
-		return unauthorized("An IAM access token is required: send Authorization: Bearer <token>.")
+		return unauthorized("An IAM access token is required: send Authorization: Bearer <token> (or Authorization: apikey <API key>).")
 	}
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return unauthorized("The Authorization header must be Bearer <IAM access token>.")
+	scheme, cred, ok := strings.Cut(h, " ")
+	cred = strings.TrimSpace(cred)
+	if !ok || cred == "" {
+		return unauthorized("The Authorization header must be Bearer <IAM access token> or apikey <API key>.")
 	}
-	token = strings.TrimSpace(token)
-	id, err := s.identityOf(ctx, token)
+	var (
+		id         *identity
+		err        error
+		credential string
+	)
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		credential = credentialToken
+		id, err = s.identityOf(ctx, cred)
+	case strings.EqualFold(scheme, "apikey"):
+		credential = credentialAPIKey
+		id, err = s.identityOfAPIKey(ctx, cred)
+	default:
+		return unauthorized("The Authorization header must be Bearer <IAM access token> or apikey <API key>.")
+	}
+	rs := stateFrom(ctx)
+	if rs != nil {
+		rs.credential = credential
+	}
 	if err != nil {
 		return err
 	}
-	if rs := stateFrom(ctx); rs != nil {
+	if rs != nil {
 		rs.principal, rs.policies = id.principal, id.policies
 	}
 	return nil
+}
+
+// The credential types an audit event's initiator names.
+const (
+	credentialToken  = "token"
+	credentialAPIKey = "apikey"
+)
+
+// identityOfAPIKey looks an API key up as /identity/token does, and reads its principal's
+// policies: the same access as a token of that key would give.
+func (s *Server) identityOfAPIKey(ctx context.Context, key string) (*identity, error) {
+	p, err := s.store.PrincipalByAPIKey(ctx, key)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return nil, unauthorized("The API key in the Authorization header is not valid.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, policies, err := s.store.Identity(ctx, p.ID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return nil, unauthorized("The API key names an identity that no longer exists.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &identity{principal: p, policies: policies}, nil
 }
 
 // identity is a verified token's principal and policies.

@@ -218,3 +218,21 @@ func TestIdentityErrorsInIAMShape(t *testing.T) {
 		}
 	}
 }
+
+// An API key in the Authorization header that no principal owns, or none at all after the
+// word, is a 401 in the error container that says what to send.
+func TestBadAPIKeyHeaderIs401(t *testing.T) {
+	h := newHarness(t)
+	for _, auth := range []string{"apikey " + "qrdemo-nobodys-key-0123456789abcdefghij", "apikey ", "APIKEY", "Basic dXNlcjpwYXNz"} {
+		resp, b := h.do("GET", "/api/v1/instance", "", map[string]string{"Service-CRN": crnA1, "Authorization": auth}, "")
+		ec := checkError(t, resp, b, 401, "unauthorized")
+		if !strings.Contains(ec.Errors[0].Message, "apikey") && !strings.Contains(ec.Errors[0].Message, "API key") {
+			t.Errorf("%q: %s", auth, b)
+		}
+	}
+	// The key's word is case-insensitive, as HTTP's scheme names are.
+	resp, b := h.do("GET", "/api/v1/instance", "", map[string]string{"Service-CRN": crnA1, "Authorization": "ApiKey " + keyAdmin}, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("ApiKey <key>: %d %s", resp.StatusCode, b)
+	}
+}

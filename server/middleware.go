@@ -38,6 +38,7 @@ type reqState struct {
 	start      time.Time
 	route      *route // the operation the request was routed to, if any
 	principal  *domain.Principal
+	credential string // the kind of credential the caller sent: token or apikey
 	policies   []domain.Policy
 	resource   domain.Resource
 	apiVersion string

@@ -124,7 +124,7 @@ func requestValidationError(err error) error {
 				return de
 			}
 		}
-		return domain.Errorf(domain.EUNAUTHORIZED, "An IAM access token is required: send Authorization: Bearer <token>.").WithReason("unauthorized")
+		return domain.Errorf(domain.EUNAUTHORIZED, "An IAM access token is required: send Authorization: Bearer <token> (or Authorization: apikey <API key>).").WithReason("unauthorized")
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
