@@ -92,39 +92,6 @@ func (s *Store) cacheInstance(in *domain.Instance) {
 	s.cacheMu.Unlock()
 }
 
-// UpdateInstance runs change in a write transaction on the instance and stores what
-// change leaves in it.
-func (s *Store) UpdateInstance(ctx context.Context, crn string, change domain.Change) (*domain.Instance, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
-	in, err := instanceFrom(tx.QueryRowContext(ctx, selectInstance, crn), crn)
-	if err != nil {
-		return nil, err
-	}
-	if err := change(in); err != nil {
-		return nil, err
-	}
-	var pStart, pEnd any
-	if in.UsagePeriod != nil {
-		pStart, pEnd = timeOrNil(&in.UsagePeriod.Start), timeOrNil(&in.UsagePeriod.End)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE instances SET instance_limit = ?, period_start = ?, period_end = ?, consumed_seconds = ? WHERE crn = ?`,
-		in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, crn); err != nil {
-		return nil, fmt.Errorf("sqlite: update instance: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		s.forgetAll() // the outcome is unknown: read it again
-		return nil, fmt.Errorf("sqlite: commit: %w", err)
-	}
-	s.cacheInstance(in)
-	return in.Clone(), nil
-}
-
 // AccountInstances returns the instances of an account, by CRN.
 func (s *Store) AccountInstances(ctx context.Context, accountID string) ([]domain.Instance, error) {
 	rows, err := s.query(ctx, `SELECT `+instanceColumns+` FROM instances WHERE account_id = ? ORDER BY crn`, accountID)

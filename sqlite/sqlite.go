@@ -51,6 +51,10 @@ type Store struct {
 	// writeMu makes a write and its cache update one step: without it, two writes could
 	// commit in one order and update the cache in the other.
 	writeMu sync.Mutex
+
+	writes     chan *writeReq // to the group-commit goroutine (writer.go)
+	stopWriter context.CancelFunc
+	writerDone chan struct{}
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -94,6 +98,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.SetMaxOpenConns(4)
 		s.write, s.read = w, r
 	}
+	wctx, stop := context.WithCancel(context.Background())
+	s.writes, s.stopWriter, s.writerDone = make(chan *writeReq, maxGroup), stop, make(chan struct{})
+	go s.writeLoop(wctx)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -152,8 +159,12 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	return st.QueryContext(ctx, args...)
 }
 
-// Close closes the database and releases its lock.
+// Close stops the writer, closes the database and releases its lock.
 func (s *Store) Close() error {
+	if s.stopWriter != nil {
+		s.stopWriter()
+		<-s.writerDone
+	}
 	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	err := s.write.Close()
 	if s.read != s.write {

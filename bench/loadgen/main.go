@@ -62,6 +62,11 @@ type Result struct {
 	P99ms       float64 `json:"p99_ms"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib"`
 	LostUpdates *bool   `json:"lost_updates,omitempty"`
+	// In a mix, the GETs' and the PUTs' latencies apart.
+	GetP50ms float64 `json:"get_p50_ms,omitempty"`
+	GetP99ms float64 `json:"get_p99_ms,omitempty"`
+	PutP50ms float64 `json:"put_p50_ms,omitempty"`
+	PutP99ms float64 `json:"put_p99_ms,omitempty"`
 	// On PostgreSQL, during the run: WAL fsyncs per PUT sent (pg_stat_wal.wal_sync; below
 	// 1 where PUTs share a commit) and transactions per request (pg_stat_database's
 	// xact_commit: the reads that missed the cache, the writes, the acks and leases).
@@ -224,29 +229,44 @@ func loadSpread(bases []string, path string, hdr http.Header, n, conns int, maxR
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
 	if warmup > 0 {
-		run(hc, bases, path, hdr, warmup, conns, maxRun, 0, nil, nil)
+		run(hc, bases, path, hdr, warmup, conns, maxRun, 0, nil, nil, nil)
 	}
 	lat := make([]time.Duration, n)
+	isPut := make([]bool, n)
 	var mu sync.Mutex
 	accepted := map[int64]bool{}
 	start := time.Now()
-	done, errs := run(hc, bases, path, hdr, n, conns, maxRun, mix, lat, func(limit int64) {
+	done, errs := run(hc, bases, path, hdr, n, conns, maxRun, mix, lat, isPut, func(limit int64) {
 		mu.Lock()
 		accepted[limit] = true
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
-	lat = lat[:done]
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(q float64) float64 {
-		if len(lat) == 0 {
-			return 0
+	var all, gets, puts []time.Duration
+	for i := range done {
+		all = append(all, lat[i])
+		if isPut[i] {
+			puts = append(puts, lat[i])
+		} else {
+			gets = append(gets, lat[i])
 		}
-		return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
 	}
 	r := Result{Connections: conns, Requests: done, Errors: errs + (n - done), Seconds: elapsed.Seconds(),
-		Throughput: float64(done-errs) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99)}
+		Throughput: float64(done-errs) / elapsed.Seconds(), P50ms: percentile(all, 0.50), P99ms: percentile(all, 0.99)}
+	if mix > 0 {
+		r.GetP50ms, r.GetP99ms = percentile(gets, 0.50), percentile(gets, 0.99)
+		r.PutP50ms, r.PutP99ms = percentile(puts, 0.50), percentile(puts, 0.99)
+	}
 	return r, accepted, nil
+}
+
+// percentile is the q-quantile of the latencies in milliseconds (it sorts them).
+func percentile(lat []time.Duration, q float64) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
 }
 
 // warmup is the number of uncounted requests before each run (set from --warmup).
@@ -255,7 +275,7 @@ var warmup int
 // run sends n requests over conns workers, stopping after maxRun; lat (if not nil) gets
 // each latency, accepted each PUT limit that answered 204. It returns how many were sent
 // and how many failed.
-func run(hc *http.Client, bases []string, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64, lat []time.Duration, accepted func(int64)) (int, int) {
+func run(hc *http.Client, bases []string, path string, hdr http.Header, n, conns int, maxRun time.Duration, mix float64, lat []time.Duration, isPut []bool, accepted func(int64)) (int, int) {
 	var next, errs atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), maxRun)
 	defer cancel()
@@ -296,6 +316,7 @@ func run(hc *http.Client, bases []string, path string, hdr http.Header, n, conns
 				}
 				if lat != nil {
 					lat[i] = time.Since(t0)
+					isPut[i] = method == "PUT"
 				}
 				if err != nil || resp.StatusCode != want {
 					errs.Add(1)
@@ -456,7 +477,8 @@ func mixRun(o options, name string, ps []*proc, hdr http.Header, c int) (Result,
 		lost = lost || cfg.InstanceLimit == nil || !accepted[int64(*cfg.InstanceLimit)]
 	}
 	r.Server, r.Scenario, r.PeakRSSMiB, r.LostUpdates = name, "90/10 GET/PUT", peakOf(ps), &lost
-	fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d lost %v\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors, lost)
+	fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d lost %v; GET p50 %.2f p99 %.2f ms, PUT p50 %.2f p99 %.2f ms\n",
+		r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors, lost, r.GetP50ms, r.GetP99ms, r.PutP50ms, r.PutP99ms)
 	return r, nil
 }
 
@@ -591,22 +613,27 @@ func find(rep *Report, server, scenario string, conns int) *Result {
 	return nil
 }
 
-// judge computes the ratios and checks the issue's targets.
+// judge computes the ratios and checks the targets, each a ratio within this run (a shared
+// machine cannot hold an absolute figure steady).
 func judge(rep *Report, conns []int) {
-	ok := true
 	for _, c := range conns {
 		q, b, p := find(rep, "qrserver", "GET /v1/instance", c), find(rep, "baseline", "GET /v1/instance", c), find(rep, "prism", "GET /v1/instance", c)
 		rep.Ratios[fmt.Sprintf("qrserver/baseline c=%d", c)] = round(q.Throughput / b.Throughput)
 		rep.Ratios[fmt.Sprintf("qrserver/prism c=%d", c)] = round(q.Throughput / p.Throughput)
-		rep.TargetsMet[fmt.Sprintf("GET /v1/instance >= 50%% of baseline, c=%d", c)] = q.Throughput >= 0.5*b.Throughput
+		rep.TargetsMet[fmt.Sprintf("GET /v1/instance >= 0.8 of baseline, c=%d", c)] = q.Throughput >= 0.8*b.Throughput
 		rep.TargetsMet[fmt.Sprintf("GET /v1/instance >= 6x Prism, c=%d", c)] = q.Throughput >= 6*p.Throughput
 		rep.TargetsMet[fmt.Sprintf("GET /v1/instance zero errors, c=%d", c)] = q.Errors == 0
 		m := find(rep, "qrserver", "90/10 GET/PUT", c)
 		rep.Ratios[fmt.Sprintf("mix/baseline GET c=%d", c)] = round(m.Throughput / b.Throughput)
-		rep.TargetsMet[fmt.Sprintf("90/10 mix >= 25%% of baseline GET, no lost update, c=%d", c)] = m.Throughput >= 0.25*b.Throughput && !*m.LostUpdates && m.Errors == 0
+		rep.TargetsMet[fmt.Sprintf("90/10 mix >= 0.6 of baseline GET, no lost update, c=%d", c)] = m.Throughput >= 0.6*b.Throughput && !*m.LostUpdates && m.Errors == 0
 	}
-	if q := find(rep, "qrserver", "GET /v1/instance", 32); q != nil {
-		rep.TargetsMet["GET /v1/instance p99 <= 5 ms at 32 connections"] = q.P99ms <= 5
+	if q, b := find(rep, "qrserver", "GET /v1/instance", 32), find(rep, "baseline", "GET /v1/instance", 32); q != nil && b != nil {
+		rep.Ratios["GET p99/baseline p99 c=32"] = round(q.P99ms / b.P99ms)
+		rep.TargetsMet["GET /v1/instance p99 <= 1.25x the baseline's p99, c=32"] = q.P99ms <= 1.25*b.P99ms
+	}
+	if m := find(rep, "qrserver", "90/10 GET/PUT", 32); m != nil && m.GetP99ms > 0 {
+		rep.Ratios["mix PUT p99/GET p99 c=32"] = round(m.PutP99ms / m.GetP99ms)
+		rep.TargetsMet["90/10 mix PUT p99 <= 3x its GET p99, c=32"] = m.PutP99ms <= 3*m.GetP99ms
 	}
 	var peak float64
 	for _, r := range rep.Results {
@@ -616,7 +643,6 @@ func judge(rep *Report, conns []int) {
 	}
 	rep.TargetsMet["qrserver peak RSS <= 64 MiB"] = peak <= 64
 	rep.TargetsMet["qrserver start-up <= 200 ms"] = rep.StartupMs["qrserver"] <= 200
-	_ = ok
 	judgePostgres(rep, conns)
 }
 
@@ -673,7 +699,7 @@ func printTable(w io.Writer, rep *Report) {
 	for _, r := range rep.Results {
 		scen := r.Scenario
 		if r.LostUpdates != nil {
-			scen += fmt.Sprintf(" (lost updates: %v)", *r.LostUpdates)
+			scen += fmt.Sprintf(" (lost updates: %v; GET p50/p99 %.2f/%.2f ms, PUT %.2f/%.2f ms)", *r.LostUpdates, r.GetP50ms, r.GetP99ms, r.PutP50ms, r.PutP99ms)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f |\n", r.Server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.PeakRSSMiB)
 	}

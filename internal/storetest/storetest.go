@@ -58,6 +58,7 @@ func Run(t *testing.T, e Engine) {
 		{"Setting", testSetting},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"LimitRuleUnderConcurrency", testLimitRuleConcurrent},
+		{"RefusedChangeFailsAlone", testRefusedChangeFailsAlone},
 		{"ConcurrentLoadIfEmpty", testConcurrentLoadIfEmpty},
 		{"Durable", testDurable},
 		{"SharedStoresActAsOne", testShared},
@@ -554,6 +555,40 @@ func testLimitRuleConcurrent(t *testing.T, e Engine) {
 	in, _ := ss[0].Instance(ctx, crnA1)
 	if in.ConsumedSeconds != 90 {
 		t.Fatalf("consumed %v, want 90", in.ConsumedSeconds)
+	}
+}
+
+// Many changes at once, some refused by their rule: each refused one fails alone with its
+// own error, and every other one is kept (an engine that commits changes in groups must not
+// fail a group for one change).
+func testRefusedChangeFailsAlone(t *testing.T, e Engine) {
+	ss := stores(t, e, 2)
+	const n = 60
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			change := domain.AddUsage(1)
+			if i%2 == 1 {
+				change = domain.SetLimit(ptr[int64](1)) // always below the consumed seconds: 409
+			}
+			_, errs[i] = ss[i%len(ss)].UpdateInstance(ctx, crnA1, change)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 0 && err != nil {
+			t.Errorf("change %d (usage) failed beside a refused one: %v", i, err)
+		}
+		if i%2 == 1 && domain.ErrorCode(err) != domain.ECONFLICT {
+			t.Errorf("change %d (a limit below the usage): %v, want a conflict", i, err)
+		}
+	}
+	in, err := ss[0].Instance(ctx, crnA1)
+	if err != nil || in.ConsumedSeconds != 30+n/2 || in.InstanceLimitSeconds != nil {
+		t.Fatalf("after the changes: %+v %v, want %d consumed and no limit", in, err, 30+n/2)
 	}
 }
 
