@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -61,18 +60,7 @@ func (s *Store) Instance(ctx context.Context, crn string) (*domain.Instance, err
 // (writer.go): an update through another replica waits for the lock and then reads what
 // this one committed.
 func (s *Store) UpdateInstance(ctx context.Context, crn string, change domain.Change) (*domain.Instance, error) {
-	r := &writeReq{ctx: ctx, crn: crn, change: change, done: make(chan writeResult, 1)}
-	select {
-	case s.writes <- r:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case res := <-r.done:
-		return res.in, res.err
-	case <-s.writerDone:
-		return nil, errors.New("postgres: the store is closed")
-	}
+	return s.writes.Do(ctx, crn, change)
 }
 
 // AccountInstances returns the instances of an account, by CRN.

@@ -14,13 +14,13 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/internal/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -35,12 +35,9 @@ const (
 
 // Store is a domain.Store on a PostgreSQL database.
 type Store struct {
-	pool       *pgxpool.Pool
-	replica    *replica
-	writes     chan *writeReq // to the group-commit goroutine
-	stopWriter context.CancelFunc
-	writerDone chan struct{}
-	waiting    sync.WaitGroup // groups committed, waiting for acks
+	pool    *pgxpool.Pool
+	replica *replica
+	writes  *groupcommit.Queue // instance writes, committed in groups (writer.go)
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -90,17 +87,13 @@ func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, 
 		cache: &cache{instances: map[string]*cachedInstance{}, identities: map[string]*identity{}},
 	}
 	go s.replica.run(rctx)
-	wctx, stopWriter := context.WithCancel(context.Background())
-	s.writes, s.stopWriter, s.writerDone = make(chan *writeReq, maxGroup), stopWriter, make(chan struct{})
-	go s.writeLoop(wctx)
+	s.writes = groupcommit.Start(s.commitGroup)
 	return s, nil
 }
 
 // Close stops the cache protocol, leaves the replicas, and closes the pool.
 func (s *Store) Close() error {
-	s.stopWriter()
-	<-s.writerDone
-	s.waiting.Wait()
+	s.writes.Close()
 	s.replica.stop()
 	<-s.replica.done
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

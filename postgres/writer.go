@@ -9,99 +9,32 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/internal/groupcommit"
 )
 
-// Group commit. UpdateInstance queues its change; one goroutine per Store takes every
-// change queued at that moment and applies them, in order, in one transaction: one lock
-// of each row, one commit (one fsync), one invalidation round. A change that fails its
-// rule fails alone: it runs on a copy, and the others of its group go on. Every caller is
-// answered only after the commit that holds its change, and after the invalidation.
+// Group commit (internal/groupcommit): the changes queued at one moment are applied in one
+// transaction — one lock of each row, one commit, one invalidation round — and every
+// caller is answered after the commit and the other replicas' acks.
 
-// maxGroup bounds the changes committed together.
-const maxGroup = 256
-
-type writeReq struct {
-	ctx    context.Context
-	crn    string
-	change domain.Change
-	done   chan writeResult
-}
-
-type writeResult struct {
-	in  *domain.Instance
-	err error
-}
-
-// writeLoop runs the group commits until ctx ends.
-func (s *Store) writeLoop(ctx context.Context) {
-	defer close(s.writerDone)
-	for {
-		var group []*writeReq
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-s.writes:
-			group = append(group, r)
-		}
-	take:
-		for len(group) < maxGroup {
-			select {
-			case r := <-s.writes:
-				group = append(group, r)
-			default:
-				break take
-			}
-		}
-		s.commitGroup(group)
-	}
-}
-
-// commitGroup applies a group of changes in one transaction and answers each.
-func (s *Store) commitGroup(group []*writeReq) {
-	live := group[:0:0]
-	for _, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			r.done <- writeResult{err: err} // its caller is gone: nothing to do
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
-	results := make([]writeResult, len(live))
+// commitGroup is the queue's CommitFunc: applyGroup under a deadline that lasts until the
+// other replicas have acknowledged.
+func (s *Store) commitGroup(group []*groupcommit.Request, results []groupcommit.Result) (func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	wait, err := s.applyGroup(ctx, live, results)
-	answer := func(err error) {
-		defer cancel()
-		for i, r := range live {
-			if err != nil {
-				r.done <- writeResult{err: err}
-			} else {
-				r.done <- results[i]
-			}
-		}
-	}
+	wait, err := s.applyGroup(ctx, group, results)
 	if err != nil || wait == nil {
-		answer(err)
-		return
+		cancel()
+		return nil, err
 	}
-	// The next group may commit while this one waits for the other replicas' acks; this
-	// one's callers are answered when its own acks are in.
-	s.waiting.Add(1)
-	go func() {
-		defer s.waiting.Done()
-		answer(wait())
-	}()
+	return func() error { defer cancel(); return wait() }, nil
 }
 
 // applyGroup commits a group's changes; the function it returns (nil if nothing was
 // written) waits until no other replica's cache holds what they changed.
-func (s *Store) applyGroup(ctx context.Context, group []*writeReq, results []writeResult) (func() error, error) {
+func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, results []groupcommit.Result) (func() error, error) {
 	var crns []string
 	for _, r := range group {
-		if !slices.Contains(crns, r.crn) {
-			crns = append(crns, r.crn)
+		if !slices.Contains(crns, r.CRN) {
+			crns = append(crns, r.CRN)
 		}
 	}
 	slices.Sort(crns) // rows locked in one order by every replica: no deadlock
@@ -130,19 +63,19 @@ func (s *Store) applyGroup(ctx context.Context, group []*writeReq, results []wri
 	}
 	changed := map[string]bool{}
 	for i, r := range group {
-		in := current[r.crn]
+		in := current[r.CRN]
 		if in == nil {
-			results[i].err = domain.InstanceNotFound(r.crn)
+			results[i].Err = domain.InstanceNotFound(r.CRN)
 			continue
 		}
 		next := in.Clone()
-		if err := r.change(next); err != nil {
-			results[i].err = err
+		if err := r.Change(next); err != nil {
+			results[i].Err = err
 			continue
 		}
-		current[r.crn] = next
-		changed[r.crn] = true
-		results[i].in = next.Clone()
+		current[r.CRN] = next
+		changed[r.CRN] = true
+		results[i].Instance = next.Clone()
 	}
 	if len(changed) == 0 {
 		return nil, nil // every change was refused: nothing to write

@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
 	"github.com/qrapi/qrapi/domain"
+	"github.com/qrapi/qrapi/internal/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -52,9 +53,7 @@ type Store struct {
 	// commit in one order and update the cache in the other.
 	writeMu sync.Mutex
 
-	writes     chan *writeReq // to the group-commit goroutine (writer.go)
-	stopWriter context.CancelFunc
-	writerDone chan struct{}
+	writes *groupcommit.Queue // instance writes, committed in groups (writer.go)
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -98,9 +97,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.SetMaxOpenConns(4)
 		s.write, s.read = w, r
 	}
-	wctx, stop := context.WithCancel(context.Background())
-	s.writes, s.stopWriter, s.writerDone = make(chan *writeReq, maxGroup), stop, make(chan struct{})
-	go s.writeLoop(wctx)
+	s.writes = groupcommit.Start(s.commitGroup)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -161,9 +158,8 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 
 // Close stops the writer, closes the database and releases its lock.
 func (s *Store) Close() error {
-	if s.stopWriter != nil {
-		s.stopWriter()
-		<-s.writerDone
+	if s.writes != nil {
+		s.writes.Close()
 	}
 	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	err := s.write.Close()
