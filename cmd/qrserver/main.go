@@ -14,7 +14,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "qrserver:", err)
-		os.Exit(exitCode(err))
+		if code := exitCode(err); code != 0 {
+			fmt.Fprintln(os.Stderr, "qrserver:", err)
+			os.Exit(code)
+		}
 	}
 }

@@ -177,8 +177,15 @@ func TestRunFlagsEnvAndShutdown(t *testing.T) {
 		}
 	}
 	var help strings.Builder
-	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &help, nil); exitCode(err) != 2 || !strings.Contains(help.String(), "QRSERVER_ADDR") {
-		t.Errorf("--help: %v %s", err, help.String())
+	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &help, nil); exitCode(err) != 0 || !strings.Contains(help.String(), "QRSERVER_ADDR") {
+		t.Errorf("--help: exit %d (%v), want 0 with the usage: %s", exitCode(err), err, help.String())
+	}
+	// As a process: --help prints the usage and exits 0, with no "flag: help requested".
+	cmd := exec.Command(os.Args[0], "--help")
+	cmd.Env = append(os.Environ(), "QRSERVER_TEST_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || cmd.ProcessState.ExitCode() != 0 || !strings.Contains(string(out), "Usage: qrserver") || strings.Contains(string(out), "help requested") {
+		t.Errorf("qrserver --help: exit %d (%v): %s", cmd.ProcessState.ExitCode(), err, out)
 	}
 }
 

@@ -24,9 +24,14 @@ import (
 // usageError is a bad command line: exit code 2.
 type usageError struct{ error }
 
+// exitCode is the process's exit code for what run returned: 0 for --help (the usage was
+// asked for and printed), 2 for a bad command line, 1 for anything else.
 func exitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u):
 		return 2
 	}
 	return 1
