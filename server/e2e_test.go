@@ -410,3 +410,57 @@ func TestEveryErrorIsTheErrorContainer(t *testing.T) {
 		t.Errorf("target: %s", b)
 	}
 }
+
+// What the document refuses is refused and what it accepts is accepted: data after the
+// JSON value and a field named twice are 400s that say so (and change nothing); a number
+// the document's validation accepts as an integer sets that integer; one no integer holds
+// stays a 400 that names the field.
+func TestBodyJSONEdges(t *testing.T) {
+	h := newHarness(t)
+	admin := h.token(keyAdmin)
+	js := map[string]string{"Service-CRN": crnA1, "Content-Type": "application/json"}
+	limit := func() string {
+		_, b := h.do("GET", "/api/v1/instances/configuration", admin, map[string]string{"Service-CRN": crnA1}, "")
+		return strings.TrimSpace(string(b))
+	}
+	if resp, b := h.do("PUT", "/api/v1/instances/configuration", admin, js, `{"instance_limit": 500}`); resp.StatusCode != 204 {
+		t.Fatalf("setup: %d %s", resp.StatusCode, b)
+	}
+	for _, c := range []struct {
+		body, target, says string
+	}{
+		{`{"instance_limit": 100}garbage`, "body", "after its JSON value"},
+		{`{"instance_limit": 100} {"instance_limit": 200}`, "body", "after its JSON value"},
+		{`{"instance_limit": 100, "instance_limit": 200}`, "instance_limit", "twice"},
+		{`{"instance_limit": 1e400}`, "instance_limit", "instance_limit"},
+	} {
+		resp, b := h.do("PUT", "/api/v1/instances/configuration", admin, js, c.body)
+		ec := checkError(t, resp, b, 400, "")
+		if ec.Errors[0].Target == nil || ec.Errors[0].Target.Name != c.target || !strings.Contains(ec.Errors[0].Message, c.says) {
+			t.Errorf("%s: %s, want a 400 naming %s that says %q", c.body, b, c.target, c.says)
+		}
+		if got := limit(); got != `{"instance_limit":500}` {
+			t.Fatalf("%s changed the limit: %s", c.body, got)
+		}
+	}
+	for body, want := range map[string]string{
+		`{"instance_limit": 3600.0}`:   `{"instance_limit":3600}`,
+		`{"instance_limit": 1e3}`:      `{"instance_limit":1000}`,
+		`{"instance_limit": 4.5E1}`:    `{"instance_limit":45}`,
+		"{\"instance_limit\": 77}\n  ": `{"instance_limit":77}`,
+	} {
+		resp, b := h.do("PUT", "/api/v1/instances/configuration", admin, js, body)
+		if resp.StatusCode != 204 {
+			t.Errorf("%s: %d %s, want 204", body, resp.StatusCode, b)
+			continue
+		}
+		if got := limit(); got != want {
+			t.Errorf("%s set %s, want %s", body, got, want)
+		}
+	}
+	// Not whole: refused by the document's integer type, naming the field.
+	resp, b := h.do("PUT", "/api/v1/instances/configuration", admin, js, `{"instance_limit": 36.5}`)
+	if ec := checkError(t, resp, b, 400, ""); ec.Errors[0].Target == nil || ec.Errors[0].Target.Name != "instance_limit" {
+		t.Errorf("36.5: %s", b)
+	}
+}

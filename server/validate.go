@@ -93,6 +93,11 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 				pathParams[name] = c.Param(name)
 			}
 		}
+		if rt.kin.Operation.RequestBody != nil {
+			if err := checkJSONBody(c.Request()); err != nil {
+				return err
+			}
+		}
 		in := &openapi3filter.RequestValidationInput{
 			Request:    c.Request(),
 			PathParams: pathParams,
