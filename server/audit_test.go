@@ -3,8 +3,11 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
+
+	"github.com/qrapi/qrapi/server"
 )
 
 type auditLine struct {
@@ -139,5 +142,34 @@ func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 	}
 	if strings.Contains(everything, "forged.token.value") {
 		t.Error("a forged token was repeated")
+	}
+}
+
+// The caller's address in audit events and logs is the socket's unless the request came
+// through a trusted proxy: anyone else's X-Forwarded-For is ignored, not recorded.
+func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
+	addressOf := func(h *harness) string {
+		t.Helper()
+		tok := h.token(keyAdmin)
+		resp, _ := h.do("GET", "/api/v1/instance", tok, map[string]string{"Service-CRN": crnA1, "X-Forwarded-For": "1.2.3.4"}, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+		var ev auditLine
+		lines := strings.Split(strings.TrimSpace(h.audit.String()), "\n")
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(h.logs.String(), "1.2.3.4") != (ev.Initiator.Host.Address == "1.2.3.4") {
+			t.Errorf("the log and the audit event disagree on the address: %s", ev.Initiator.Host.Address)
+		}
+		return ev.Initiator.Host.Address
+	}
+	if got := addressOf(newHarness(t)); got != "127.0.0.1" {
+		t.Errorf("no trusted proxy: the event records %q, want the socket's 127.0.0.1", got)
+	}
+	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+	if got := addressOf(newHarness(t, func(c *server.Config) { c.TrustedProxies = []*net.IPNet{loopback} })); got != "1.2.3.4" {
+		t.Errorf("through a trusted proxy: the event records %q, want the forwarded 1.2.3.4", got)
 	}
 }

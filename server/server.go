@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -45,35 +46,39 @@ type Config struct {
 	TokenTTL          time.Duration  // access token lifetime; 0: one hour, as IBM Cloud IAM
 	TokenLeeway       *time.Duration // clock skew allowed on a token's expiry; nil: 5 s
 	TTLDefaults       *domain.TTLDefaults
-	AdminToken        string       // enables the control API when set
-	Seed              *domain.Seed // what the control API's reset loads
-	Now               func() time.Time
+	AdminToken        string // enables the control API when set
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed, for the caller's
+	// address in logs and audit events; none: the socket's address, whatever a header says.
+	TrustedProxies []*net.IPNet
+	Seed           *domain.Seed // what the control API's reset loads
+	Now            func() time.Time
 }
 
 // Server is the reference server. It is an http.Handler.
 type Server struct {
-	echo        *echo.Echo
-	store       domain.Store
-	doc         *spec.Document
-	controlDoc  *spec.Document
-	log         *slog.Logger
-	auditor     *auditor
-	metrics     *metrics
-	routes      map[string]*route
-	allowed     map[string]string
-	reqOptions  openapi3filter.Options
-	signer      *signer
-	jwtParser   *jwt.Parser
-	tokenTTL    time.Duration
-	tokenLeeway time.Duration
-	ttlDefaults domain.TTLDefaults
-	adminToken  string
-	seed        *domain.Seed
-	now         func() time.Time
-	idMu        sync.RWMutex
-	verified    map[string]*tokenClaims // token -> its claims, signature checked
-	specJSON    []byte
-	specYAML    []byte
+	echo           *echo.Echo
+	store          domain.Store
+	doc            *spec.Document
+	controlDoc     *spec.Document
+	log            *slog.Logger
+	auditor        *auditor
+	metrics        *metrics
+	routes         map[string]*route
+	allowed        map[string]string
+	reqOptions     openapi3filter.Options
+	signer         *signer
+	jwtParser      *jwt.Parser
+	tokenTTL       time.Duration
+	tokenLeeway    time.Duration
+	ttlDefaults    domain.TTLDefaults
+	adminToken     string
+	trustedProxies []*net.IPNet
+	seed           *domain.Seed
+	now            func() time.Time
+	idMu           sync.RWMutex
+	verified       map[string]*tokenClaims // token -> its claims, signature checked
+	specJSON       []byte
+	specYAML       []byte
 }
 
 // New builds a Server. Close it to keep queued audit events.
@@ -83,7 +88,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		store: cfg.Store, doc: cfg.Doc, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
-		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, seed: cfg.Seed, now: cfg.Now,
+		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, seed: cfg.Seed, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
 		metrics: newMetrics(), verified: map[string]*tokenClaims{},
 	}
 	if s.log == nil {
@@ -156,6 +161,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = ipExtractor(s.trustedProxies)
 	e.HTTPErrorHandler = func(err error, c echo.Context) { s.writeError(c, err) }
 	e.Use(s.requestState, s.logAndMeasure, s.recoverPanic)
 
@@ -185,6 +191,21 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 		control.RegisterHandlers(&routeMiddleware{e: e, prefix: controlBasePath, mw: api}, control.NewStrictHandler(controlHandlers{s}, nil))
 	}
 	return e
+}
+
+// ipExtractor is where a caller's address comes from: X-Forwarded-For only from a trusted
+// proxy (echo's extractor walks the header from the right, past trusted hops), else the
+// socket. Echo's default would believe the header from anyone, so anyone could forge the
+// address an audit event records.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 func (s *Server) ready(c echo.Context) error {

@@ -57,6 +57,7 @@ type options struct {
 	gcPercent         int
 	memoryLimitMiB    int64
 	auditKeep         int
+	trustedProxies    string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -95,6 +96,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	env["memory-limit-mib"] = "QRSERVER_MEMORY_LIMIT_MIB"
 	fs.IntVar(&o.auditKeep, "audit-keep", 100000, "how many of the newest audit events the database keeps for the control API (the --audit-log file keeps all); -1 keeps all (env QRSERVER_AUDIT_KEEP)")
 	env["audit-keep"] = "QRSERVER_AUDIT_KEEP"
+	str(&o.trustedProxies, "trusted-proxies", "QRSERVER_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For gives the caller's address (logs, audit events); none: the socket's address")
 	str(&o.cpuProfile, "cpuprofile", "QRSERVER_CPUPROFILE", "", "write a CPU profile (pprof) to this file until shutdown")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: qrserver [flags]\n\nThe reference server of the Qiskit Runtime Instances and Accounts API.\n\nFlags:\n")
@@ -118,6 +120,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, usageError{fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)}
 	}
+	if _, err := parseCIDRs(o.trustedProxies); err != nil {
+		return nil, usageError{err}
+	}
 	if o.tokenLeeway < 0 {
 		return nil, usageError{errors.New("--token-leeway cannot be negative")}
 	}
@@ -125,6 +130,30 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		return nil, usageError{errors.New("default TTLs must satisfy 0 <= interactive <= active <= max")}
 	}
 	return o, nil
+}
+
+// parseCIDRs reads a comma-separated list of CIDRs (a bare address is one host).
+func parseCIDRs(list string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			if ip := net.ParseIP(f); ip != nil && ip.To4() != nil {
+				f += "/32"
+			} else {
+				f += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(f)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
@@ -203,8 +232,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer f.Close()
 		audit = f
 	}
+	proxies, _ := parseCIDRs(o.trustedProxies) // checked by parseFlags
 	srv, err := server.New(ctx, server.Config{
-		Store: store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
+		TrustedProxies: proxies,
+		Store:          store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
 		TokenTTL: o.tokenTTL, TokenLeeway: &o.tokenLeeway, AdminToken: o.adminToken, Seed: sd,
 		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},
 	})
