@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: all generate check-generate build test vet fmt-check lint run bench bench-baseline bench-load
+.PHONY: all generate check-generate build test vet fmt-check lint run bench bench-baseline bench-load fuzz
 
 all: build
 
@@ -44,6 +44,16 @@ bench-load: node_modules/.package-lock.json
 		pg=$$(deploy/postgres.sh start "$$dir" 55497); fi; \
 	$(GO) run ./bench/loadgen --qrserver bin/qrserver --baseline bin/baseline --prism node_modules/.bin/prism \
 		--postgres "$$pg" --out bench/results.json
+
+## fuzz: each fuzz target for FUZZTIME (their seed corpora run in make test too): the CRN
+## and API-version parsers, the token parser, and the whole request path in-process
+FUZZTIME ?= 60s
+FUZZ_TARGETS = FuzzParseCRN:./domain FuzzResolveAPIVersion:./domain FuzzVerifyToken:./server FuzzRequest:./server
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "$(GO) test -run '^$$' -fuzz '^$${t%%:*}$$' -fuzztime $(FUZZTIME) $${t#*:}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) $${t#*:}; \
+	done
 
 ## generate: regenerate gen/ from openapi.yaml (oapi-codegen, pinned in go.mod via tools.go)
 generate:
