@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"strings"
@@ -263,10 +264,18 @@ func accountNotFound(id string) error {
 		WithTarget("parameter", "id").WithReason("account_not_found")
 }
 
+// sameSecret compares a presented secret with the expected one in time that depends on
+// neither: both are hashed to fixed-size digests first, because ConstantTimeCompare
+// returns at once when the lengths differ, which would tell a caller the secret's length.
+func sameSecret(presented, expected string) bool {
+	a, b := sha256.Sum256([]byte(presented)), sha256.Sum256([]byte(expected))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
 // authenticateAdmin checks the control API's bearer token in constant time.
 func (s *Server) authenticateAdmin(h string) error {
 	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.adminToken)) != 1 {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || !sameSecret(strings.TrimSpace(token), s.adminToken) {
 		return unauthorized("The control API needs Authorization: Bearer <the server's admin token>.")
 	}
 	return nil

@@ -236,3 +236,22 @@ func TestBadAPIKeyHeaderIs401(t *testing.T) {
 		t.Fatalf("ApiKey <key>: %d %s", resp.StatusCode, b)
 	}
 }
+
+// The control API's token: only the exact token opens it, whatever the length of a wrong
+// one (compared as fixed-size digests, so the time taken does not reveal the length).
+func TestAdminTokenComparison(t *testing.T) {
+	h := newHarness(t)
+	for tok, want := range map[string]int{
+		testAdminToken:                         200,
+		testAdminToken + "x":                   401,
+		testAdminToken[:len(testAdminToken)-1]: 401,
+		"":                                     401,
+		strings.Repeat("t", 4096):              401,
+		strings.ToUpper(testAdminToken):        401,
+	} {
+		resp, _ := h.do("GET", "/control/v1/audit-events", tok, nil, "")
+		if resp.StatusCode != want {
+			t.Errorf("admin token of %d bytes: %d, want %d", len(tok), resp.StatusCode, want)
+		}
+	}
+}

@@ -34,6 +34,11 @@ func TestOperationsEndpoints(t *testing.T) {
 	if resp, b := h.do("GET", "/openapi.yaml", "", nil, ""); resp.StatusCode != 200 || !strings.Contains(string(b), "operationId: replace_instance_configuration") {
 		t.Fatalf("openapi.yaml: %d", resp.StatusCode)
 	}
+	// A page the documentation does not have is a 404 in the error container.
+	for _, p := range []string{"/docs/nothing-here", "/docs/x/../../etc/passwd"} {
+		resp, b := h.do("GET", p, "", nil, "")
+		checkError(t, resp, b, 404, "not_found")
+	}
 	if resp, b := h.do("GET", "/docs/", "", nil, ""); resp.StatusCode != 200 || !strings.Contains(string(b), "swagger") || !strings.Contains(string(b), "/openapi.json") {
 		t.Fatalf("docs: %d %.200s", resp.StatusCode, b)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"time"
 
@@ -186,11 +187,30 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", s.specYAML) })
 	docs := v5emb.New(s.doc.T.Info.Title, "/openapi.json", "/docs/")
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
-	e.GET("/docs/*", echo.WrapHandler(docs))
+	e.GET("/docs/*", s.docsHandler(docs))
 	if s.adminToken != "" {
 		control.RegisterHandlers(&routeMiddleware{e: e, prefix: controlBasePath, mw: api}, control.NewStrictHandler(controlHandlers{s}, nil))
 	}
 	return e
+}
+
+// docsHandler serves Swagger UI's pages and assets; a path it does not have is this
+// server's 404 in the error container, not the asset handler's plain text.
+func (s *Server) docsHandler(docs http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rec := httptest.NewRecorder()
+		docs.ServeHTTP(rec, c.Request())
+		if rec.Code == http.StatusNotFound {
+			return domain.Errorf(domain.ENOTFOUND, "The documentation has no page at %s: it is at /docs/.", c.Request().URL.Path).WithReason("not_found")
+		}
+		h := c.Response().Header()
+		for k, v := range rec.Header() {
+			h[k] = v
+		}
+		c.Response().WriteHeader(rec.Code)
+		_, err := c.Response().Write(rec.Body.Bytes())
+		return err
+	}
 }
 
 // ipExtractor is where a caller's address comes from: X-Forwarded-For only from a trusted
