@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -119,5 +120,63 @@ func TestGlobalTransactionIDOnEveryAnswer(t *testing.T) {
 			t.Errorf("%s %s: %d (want %d), X-Correlation-ID %q, X-Global-Transaction-Id %q: %.200s", c.method, c.path, resp.StatusCode, c.status,
 				trace, resp.Header.Get("X-Global-Transaction-Id"), b)
 		}
+	}
+}
+
+// The served document lists this server first, as the reader reached it (or as
+// --public-url says), so that the docs' "Try it out" calls it and not IBM Cloud; IBM's
+// servers follow; the page says how to get a token.
+func TestServedDocumentPointsAtThisServer(t *testing.T) {
+	type served struct {
+		Servers []struct {
+			URL string `json:"url"`
+		} `json:"servers"`
+		Info struct {
+			Description string `json:"description"`
+		} `json:"info"`
+	}
+	get := func(h *harness, host string) served {
+		t.Helper()
+		req, _ := http.NewRequest("GET", h.url+"/openapi.json", nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var d served
+		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("openapi.json: %d %v", resp.StatusCode, err)
+		}
+		return d
+	}
+	h := newHarness(t)
+	for _, host := range []string{"", "localhost:9123"} {
+		d := get(h, host)
+		want := h.url + "/api"
+		if host != "" {
+			want = "http://" + host + "/api"
+		}
+		if len(d.Servers) < 2 || d.Servers[0].URL != want || d.Servers[1].URL != "https://quantum.cloud.ibm.com/api" {
+			t.Fatalf("Host %q: servers %+v, want %s first, then IBM Cloud", host, d.Servers, want)
+		}
+		for _, s := range d.Servers[1:] {
+			if strings.HasPrefix(s.URL, "http://127.0.0.1:") {
+				t.Fatalf("the hard-coded local entry is still served: %+v", d.Servers)
+			}
+		}
+		if !strings.Contains(d.Info.Description, strings.TrimSuffix(want, "/api")+"/identity/token") || !strings.Contains(d.Info.Description, "Authorize") {
+			t.Fatalf("the page does not say how to get a token: %.300s", d.Info.Description)
+		}
+	}
+	h = newHarness(t, func(c *server.Config) { c.PublicURL = "https://qr.example.com" })
+	if d := get(h, "whatever:1"); d.Servers[0].URL != "https://qr.example.com/api" {
+		t.Fatalf("--public-url: servers %+v", d.Servers)
+	}
+	resp, b := h.do("GET", "/openapi.yaml", "", nil, "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "url: https://qr.example.com/api") {
+		t.Fatalf("openapi.yaml: %d %.300s", resp.StatusCode, b)
 	}
 }

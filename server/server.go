@@ -21,7 +21,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/swaggest/swgui/v5emb"
-	"sigs.k8s.io/yaml"
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen"
@@ -48,6 +47,7 @@ type Config struct {
 	TokenLeeway       *time.Duration // clock skew allowed on a token's expiry; nil: 5 s
 	TTLDefaults       *domain.TTLDefaults
 	AdminToken        string // enables the control API when set
+	PublicURL         string // this server's origin as readers reach it (behind a proxy); "": the request's host
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed, for the caller's
 	// address in logs and audit events; none: the socket's address, whatever a header says.
 	TrustedProxies []*net.IPNet
@@ -78,8 +78,7 @@ type Server struct {
 	now            func() time.Time
 	idMu           sync.RWMutex
 	verified       map[string]*tokenClaims // token -> its claims, signature checked
-	specJSON       []byte
-	specYAML       []byte
+	served         *servedDocs             // openapi.json and .yaml as /docs/ serves them
 }
 
 // New builds a Server. Close it to keep queued audit events.
@@ -125,10 +124,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithIssuer(tokenIssuer),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(s.tokenLeeway))
 	s.reqOptions = openapi3filter.Options{AuthenticationFunc: s.authenticate, KeepValidatedValue: true}
-	if s.specJSON, err = json.Marshal(s.doc.T); err != nil {
+	specJSON, err := json.Marshal(s.doc.T)
+	if err != nil {
 		return nil, err
 	}
-	if s.specYAML, err = yaml.JSONToYAML(s.specJSON); err != nil {
+	if s.served, err = newServedDocs(specJSON, cfg.PublicURL); err != nil {
 		return nil, err
 	}
 	keep := cfg.AuditKeep
@@ -183,8 +183,8 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.specJSON) })
-	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", s.specYAML) })
+	e.GET("/openapi.json", s.served.serveJSON)
+	e.GET("/openapi.yaml", s.served.serveYAML)
 	docs := v5emb.New(s.doc.T.Info.Title, "/openapi.json", "/docs/")
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
 	e.GET("/docs/*", s.docsHandler(docs))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
@@ -58,6 +59,7 @@ type options struct {
 	memoryLimitMiB    int64
 	auditKeep         int
 	trustedProxies    string
+	publicURL         string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -96,6 +98,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	env["memory-limit-mib"] = "QRSERVER_MEMORY_LIMIT_MIB"
 	fs.IntVar(&o.auditKeep, "audit-keep", 100000, "how many of the newest audit events the database keeps for the control API (the --audit-log file keeps all); -1 keeps all (env QRSERVER_AUDIT_KEEP)")
 	env["audit-keep"] = "QRSERVER_AUDIT_KEEP"
+	str(&o.publicURL, "public-url", "QRSERVER_PUBLIC_URL", "", "this server's origin as readers reach it (e.g. https://qr.example.com behind a proxy), listed first among the servers of /openapi.json for the docs' Try it out; default: the request's host")
 	str(&o.trustedProxies, "trusted-proxies", "QRSERVER_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For gives the caller's address (logs, audit events); none: the socket's address")
 	str(&o.cpuProfile, "cpuprofile", "QRSERVER_CPUPROFILE", "", "write a CPU profile (pprof) to this file until shutdown")
 	fs.Usage = func() {
@@ -119,6 +122,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, usageError{fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)}
+	}
+	if o.publicURL != "" {
+		if u, err := url.Parse(o.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, usageError{fmt.Errorf("--public-url %q: want an origin such as https://qr.example.com", o.publicURL)}
+		}
 	}
 	if _, err := parseCIDRs(o.trustedProxies); err != nil {
 		return nil, usageError{err}
@@ -234,8 +242,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	proxies, _ := parseCIDRs(o.trustedProxies) // checked by parseFlags
 	srv, err := server.New(ctx, server.Config{
-		TrustedProxies: proxies,
-		Store:          store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
+		TrustedProxies: proxies, PublicURL: o.publicURL,
+		Store: store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
 		TokenTTL: o.tokenTTL, TokenLeeway: &o.tokenLeeway, AdminToken: o.adminToken, Seed: sd,
 		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},
 	})
