@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: all generate check-generate build test vet fmt-check lint run bench bench-baseline bench-load fuzz
+.PHONY: banner all generate check-generate build test vet fmt-check lint run bench bench-baseline bench-load fuzz
 
 all: build
 
@@ -13,11 +13,15 @@ DB ?= data/qrserver.db
 
 ## run: the reference server on $(ADDR) with the demo seed, the control API and an audit
 ## log, on $(DB): a SQLite file, or a postgres:// URL (make run DB=postgres://…)
-run:
+run: banner
 	@mkdir -p data
-	@cat seed/demo.txt
+	@echo "Building and starting qrserver on $(ADDR) (the first build on a fresh clone takes about a minute)..."
 	$(GO) run ./cmd/qrserver --addr $(ADDR) --db '$(DB)' --seed seed/demo.yaml \
 		--admin-token $(ADMIN_TOKEN) --audit-log data/audit.jsonl
+
+## banner: the demo seed's keys, CRNs and URLs, at $(ADDR)
+banner:
+	@sed 's#127\.0\.0\.1:8080#$(ADDR)#g' seed/demo.txt
 
 ## bench: the Go micro-benchmarks (validation, auth, store, whole stack), compared with
 ## benchstat against the saved baseline bench/baseline.txt (make bench-baseline saves one)

@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -48,5 +49,28 @@ func TestReadmeCurlLines(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// make run's banner names the address the server listens on (ADDR), not always 8080, and
+// the README says how to pick it.
+func TestMakeRunBannerNamesItsAddress(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatalf("make is needed to run the README's make lines: %v", err)
+	}
+	cmd := exec.Command("make", "-s", "-C", filepath.Join("..", ".."), "banner", "ADDR=127.0.0.1:9999")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make banner: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "http://127.0.0.1:9999/api") || strings.Contains(string(out), ":8080") {
+		t.Fatalf("the banner for ADDR=127.0.0.1:9999 says: %s", out)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "make run ADDR=") {
+		t.Fatal("the README does not say how to pick make run's address (ADDR)")
 	}
 }
