@@ -69,9 +69,6 @@ var errNotJSON = errors.New("not JSON")
 func readJSONValue(dec *json.Decoder) (v any, changed bool, err error) {
 	tok, err := dec.Token()
 	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
 		return nil, false, errNotJSON
 	}
 	switch t := tok.(type) {

@@ -126,12 +126,12 @@ func (s *Server) writeError(c echo.Context, err error) {
 			c.Response().Header().Set(echo.HeaderAllow, allow)
 		}
 	}
+	reason := de.Reason
+	if reason == "" {
+		reason = de.Code
+	}
 	if strings.HasPrefix(c.Request().URL.Path, iamPathPrefix) {
 		// The emulated IAM answers in IAM's own error shape, whatever the error.
-		reason := de.Reason
-		if reason == "" {
-			reason = de.Code
-		}
 		if werr := s.iamFail(c, status, reason, de.Message); werr != nil {
 			s.log.WarnContext(c.Request().Context(), "writing error answer failed", slog.String("trace", rs.trace), slog.String("error", werr.Error()))
 		}
@@ -139,10 +139,6 @@ func (s *Server) writeError(c echo.Context, err error) {
 	}
 	if status == http.StatusUnauthorized {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="IBM Cloud IAM"`)
-	}
-	reason := de.Reason
-	if reason == "" {
-		reason = de.Code
 	}
 	entry := errorEntry{Code: reason, Message: de.Message, MoreInfo: moreInfo}
 	if de.Target != nil {

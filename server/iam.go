@@ -55,7 +55,7 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 		return unauthorized("Unsupported security scheme.")
 	}
 	if h == "" {
-		return unauthorized("An IAM access token is required: send Authorization: Bearer <token> (or Authorization: apikey <API key>).")
+		return unauthorized(msgCredentialRequired)
 	}
 	scheme, cred, ok := strings.Cut(h, " ")
 	cred = strings.TrimSpace(cred)
@@ -89,6 +89,9 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 	}
 	return nil
 }
+
+// msgCredentialRequired answers a call that sent no credential.
+const msgCredentialRequired = "An IAM access token is required: send Authorization: Bearer <token> (or Authorization: apikey <API key>)."
 
 // The credential types an audit event's initiator names.
 const (

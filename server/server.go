@@ -10,9 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,12 +139,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	case keep < 0:
 		keep = 0
 	}
-	for _, op := range s.doc.Operations {
-		for _, a := range op.IAMActions {
-			if !domain.Granted(a) {
-				return nil, fmt.Errorf("server: operation %s requires IAM action %q, which no role grants: every call would be refused", op.ID, a)
-			}
-		}
+	if bad := s.doc.Ungranted(domain.Granted); len(bad) > 0 {
+		return nil, fmt.Errorf("server: %s, which no role grants: every call would be refused", strings.Join(bad, "; "))
 	}
 	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store, keep)
 	s.addRoutes(basePath, s.doc)
@@ -198,17 +195,15 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 // server's 404 in the error container, not the asset handler's plain text.
 func (s *Server) docsHandler(docs http.Handler) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rec := httptest.NewRecorder()
+		orig := c.Response().Writer
+		rec := &recorder{ResponseWriter: orig, header: http.Header{}, status: http.StatusOK}
 		docs.ServeHTTP(rec, c.Request())
-		if rec.Code == http.StatusNotFound {
+		if rec.status == http.StatusNotFound {
 			return domain.Errorf(domain.ENOTFOUND, "The documentation has no page at %s: it is at /docs/.", c.Request().URL.Path).WithReason("not_found")
 		}
-		h := c.Response().Header()
-		for k, v := range rec.Header() {
-			h[k] = v
-		}
-		c.Response().WriteHeader(rec.Code)
-		_, err := c.Response().Write(rec.Body.Bytes())
+		maps.Copy(c.Response().Header(), rec.header)
+		c.Response().WriteHeader(rec.status)
+		_, err := c.Response().Write(rec.body.Bytes())
 		return err
 	}
 }

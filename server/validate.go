@@ -129,7 +129,7 @@ func requestValidationError(err error) error {
 				return de
 			}
 		}
-		return domain.Errorf(domain.EUNAUTHORIZED, "An IAM access token is required: send Authorization: Bearer <token> (or Authorization: apikey <API key>).").WithReason("unauthorized")
+		return domain.Errorf(domain.EUNAUTHORIZED, "%s", msgCredentialRequired).WithReason("unauthorized")
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -98,6 +98,20 @@ func newDocument(t *openapi3.T, iam bool) (*Document, error) {
 	return d, nil
 }
 
+// Ungranted lists, as "operation requires IAM action "…"", every action the document's
+// operations require that granted does not grant: each would refuse every call that needs it.
+func (d *Document) Ungranted(granted func(action string) bool) []string {
+	var out []string
+	for _, op := range d.Operations {
+		for _, a := range op.IAMActions {
+			if !granted(a) {
+				out = append(out, fmt.Sprintf("operation %s requires IAM action %q", op.ID, a))
+			}
+		}
+	}
+	return out
+}
+
 // Operation returns the operation with the given operationId, or nil.
 func (d *Document) Operation(id string) *Operation { return d.byID[id] }
 
