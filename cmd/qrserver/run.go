@@ -59,6 +59,7 @@ type options struct {
 	memoryLimitMiB    int64
 	auditKeep         int
 	trustedProxies    string
+	proxies           []*net.IPNet // trustedProxies, parsed
 	publicURL         string
 }
 
@@ -128,7 +129,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 			return nil, usageError{fmt.Errorf("--public-url %q: want an origin such as https://qr.example.com", o.publicURL)}
 		}
 	}
-	if _, err := parseCIDRs(o.trustedProxies); err != nil {
+	var err error
+	if o.proxies, err = parseCIDRs(o.trustedProxies); err != nil {
 		return nil, usageError{err}
 	}
 	if o.tokenLeeway < 0 {
@@ -240,9 +242,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer f.Close()
 		audit = f
 	}
-	proxies, _ := parseCIDRs(o.trustedProxies) // checked by parseFlags
 	srv, err := server.New(ctx, server.Config{
-		TrustedProxies: proxies, PublicURL: o.publicURL,
+		TrustedProxies: o.proxies, PublicURL: o.publicURL,
 		Store: store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
 		TokenTTL: o.tokenTTL, TokenLeeway: &o.tokenLeeway, AdminToken: o.adminToken, Seed: sd,
 		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},

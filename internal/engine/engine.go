@@ -37,6 +37,3 @@ func Open(ctx context.Context, db string, log *slog.Logger) (domain.Store, error
 	}
 	return sqlite.Open(ctx, db)
 }
-
-// Shared reports whether several processes may serve the database db names at once.
-func Shared(db string) bool { return postgres.IsDSN(db) }
