@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrapi/qrapi/domain"
 )
@@ -45,17 +46,13 @@ type cache struct {
 	mu         sync.RWMutex
 	gen        uint64    // counts invalidations: a read that raced one does not fill
 	leaseUntil time.Time // monotonic; the zero time: no lease, no cache
-	instances  map[string]*cachedInstance
+	instances  map[string]*versionedInstance
 	identities map[string]*identity
 }
 
-type cachedInstance struct {
-	in      *domain.Instance
-	version int64 // the row's count of updates
-}
-
-// instanceUpdate is an instance's state after a write, and its version.
-type instanceUpdate struct {
+// versionedInstance is an instance's state with its row's version (its count of updates):
+// a cache entry, or what a write committed.
+type versionedInstance struct {
 	in      *domain.Instance
 	version int64
 }
@@ -68,17 +65,27 @@ type identity struct {
 // maxEntries bounds each map.
 const maxEntries = 4096
 
+// leased reports whether the cache may be used now. Call with mu held.
+func (c *cache) leased() bool { return time.Now().Before(c.leaseUntil) }
+
+// dropAll empties the cache and makes every read in flight not fill it. Call with mu held.
+func (c *cache) dropAll() {
+	c.gen++
+	clear(c.instances)
+	clear(c.identities)
+}
+
 // generation returns the generation to fill under, and whether the cache may be used.
 func (c *cache) generation() (uint64, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.gen, time.Now().Before(c.leaseUntil)
+	return c.gen, c.leased()
 }
 
 func (c *cache) instance(crn string) *domain.Instance {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if !time.Now().Before(c.leaseUntil) {
+	if !c.leased() {
 		return nil
 	}
 	if e := c.instances[crn]; e != nil {
@@ -95,7 +102,7 @@ func (c *cache) setInstance(in *domain.Instance, version int64) {
 	if len(c.instances) >= maxEntries {
 		clear(c.instances)
 	}
-	c.instances[in.CRN] = &cachedInstance{in: in.Clone(), version: version}
+	c.instances[in.CRN] = &versionedInstance{in: in.Clone(), version: version}
 }
 
 // fillInstance keeps what a read found, unless a drop or a lease change came since the read
@@ -103,16 +110,16 @@ func (c *cache) setInstance(in *domain.Instance, version int64) {
 func (c *cache) fillInstance(gen uint64, in *domain.Instance, version int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen == gen && time.Now().Before(c.leaseUntil) {
+	if c.gen == gen && c.leased() {
 		c.setInstance(in, version)
 	}
 }
 
 // apply keeps the states a write committed (newer versions win).
-func (c *cache) apply(updates []instanceUpdate) {
+func (c *cache) apply(updates []versionedInstance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !time.Now().Before(c.leaseUntil) {
+	if !c.leased() {
 		return
 	}
 	for _, u := range updates {
@@ -123,7 +130,7 @@ func (c *cache) apply(updates []instanceUpdate) {
 func (c *cache) identity(id string) (*domain.Principal, []domain.Policy, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if !time.Now().Before(c.leaseUntil) {
+	if !c.leased() {
 		return nil, nil, false
 	}
 	e := c.identities[id]
@@ -139,7 +146,7 @@ func (c *cache) identity(id string) (*domain.Principal, []domain.Policy, bool) {
 func (c *cache) fillIdentity(gen uint64, id *identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen || !time.Now().Before(c.leaseUntil) {
+	if c.gen != gen || !c.leased() {
 		return
 	}
 	if len(c.identities) >= maxEntries {
@@ -152,12 +159,11 @@ func (c *cache) fillIdentity(gen uint64, id *identity) {
 func (c *cache) invalidate(crn string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
 	if crn == "" {
-		clear(c.instances)
-		clear(c.identities)
+		c.dropAll()
 		return
 	}
+	c.gen++
 	delete(c.instances, crn)
 }
 
@@ -166,10 +172,8 @@ func (c *cache) invalidate(crn string) {
 func (c *cache) renewed(start time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !time.Now().Before(c.leaseUntil) {
-		c.gen++
-		clear(c.instances)
-		clear(c.identities)
+	if !c.leased() {
+		c.dropAll()
 	}
 	c.leaseUntil = start.Add(leaseTTL)
 }
@@ -178,19 +182,15 @@ func (c *cache) renewed(start time.Time) {
 func (c *cache) lose() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
 	c.leaseUntil = time.Time{}
-	clear(c.instances)
-	clear(c.identities)
+	c.dropAll()
 }
 
 // replica runs the lease and the invalidations of one Store.
 type replica struct {
-	id   string
-	dsn  string
-	pool interface {
-		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-	}
+	id     string
+	dsn    string
+	pool   *pgxpool.Pool
 	cache  *cache
 	log    *slog.Logger
 	seq    uint64
@@ -348,15 +348,15 @@ func (r *replica) sendAcks(ctx context.Context) {
 	}
 }
 
-// dropAll is the change line of a Load: drop everything.
-const dropAll = "*"
+// lineDropAll is the change line of a Load: drop everything.
+const lineDropAll = "*"
 
 // maxPayload keeps a notification under PostgreSQL's 8000-byte limit.
 const maxPayload = 7800
 
 // updateLines are the change lines of a write: each instance's new state, or, past the
 // payload limit, only what to drop.
-func updateLines(updates []instanceUpdate) []string {
+func updateLines(updates []versionedInstance) []string {
 	lines, size := make([]string, 0, len(updates)), 0
 	for _, u := range updates {
 		b, err := json.Marshal(u.in)
@@ -381,7 +381,7 @@ func (c *cache) applyLines(lines []string) {
 	for _, line := range lines {
 		crn, rest, hasState := strings.Cut(line, "\t")
 		switch {
-		case line == dropAll:
+		case line == lineDropAll:
 			c.invalidate("")
 		case !hasState:
 			c.invalidate(crn)
@@ -393,7 +393,7 @@ func (c *cache) applyLines(lines []string) {
 				c.invalidate(crn)
 				continue
 			}
-			c.apply([]instanceUpdate{{in: &in, version: version}})
+			c.apply([]versionedInstance{{in: &in, version: version}})
 		}
 	}
 }
@@ -401,24 +401,18 @@ func (c *cache) applyLines(lines []string) {
 // notify queues, in tx, the change lines of a write and returns its sequence number, with
 // a channel its acks arrive on.
 func (r *replica) notify(ctx context.Context, tx pgx.Tx, lines []string) (uint64, chan string, error) {
-	seq, ch, payload := r.prepare(lines)
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload)
-	if err != nil {
-		r.forget(seq)
-	}
-	return seq, ch, err
-}
-
-// prepare registers a write's sequence number, with a channel its acks arrive on, and
-// returns the payload of its notification.
-func (r *replica) prepare(lines []string) (uint64, chan string, string) {
 	r.mu.Lock()
 	r.seq++
 	seq := r.seq
 	ch := make(chan string, 64)
 	r.acks[seq] = ch
 	r.mu.Unlock()
-	return seq, ch, fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
+	payload := fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload); err != nil {
+		r.forget(seq)
+		return 0, nil, err
+	}
+	return seq, ch, nil
 }
 
 func (r *replica) forget(seq uint64) {
@@ -429,14 +423,11 @@ func (r *replica) forget(seq uint64) {
 
 // awaitAcks returns once every other live replica has dropped what write seq changed:
 // it acknowledged, or it was fenced and its lease has run out.
-func (r *replica) awaitAcks(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-}, seq uint64, ch chan string) error {
+func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) error {
 	defer r.forget(seq)
 	// A replica whose last renewal is older than this has no lease left (with a margin
 	// for the database's and the replica's clocks running at slightly different rates).
-	rows, err := q.Query(ctx, `SELECT id FROM replicas WHERE id <> $1 AND NOT fenced AND seen > now() - make_interval(secs => $2)`,
+	rows, err := r.pool.Query(ctx, `SELECT id FROM replicas WHERE id <> $1 AND NOT fenced AND seen > now() - make_interval(secs => $2)`,
 		r.id, (leaseTTL + leaseTTL/2).Seconds())
 	if err != nil {
 		return err
@@ -457,7 +448,7 @@ func (r *replica) awaitAcks(ctx context.Context, q interface {
 		case <-timer.C:
 			// Fence the silent ones: none of them renews its lease from now on, so after
 			// leaseTTL none answers from its cache.
-			if _, err := q.Exec(ctx, `UPDATE replicas SET fenced = true WHERE id = ANY($1)`, waiting); err != nil {
+			if _, err := r.pool.Exec(ctx, `UPDATE replicas SET fenced = true WHERE id = ANY($1)`, waiting); err != nil {
 				return err
 			}
 			r.log.Warn("postgres: replicas did not acknowledge a write; fenced them and waiting out their lease", "replicas", waiting)

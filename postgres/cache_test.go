@@ -125,7 +125,7 @@ func TestSilentReplicaIsFenced(t *testing.T) {
 // The cache keeps the newest version it has seen, whichever way it came (a read, a
 // notification), and a read that raced a drop does not fill.
 func TestCacheKeepsNewestVersion(t *testing.T) {
-	c := &cache{instances: map[string]*cachedInstance{}, identities: map[string]*identity{}}
+	c := &cache{instances: map[string]*versionedInstance{}, identities: map[string]*identity{}}
 	c.renewed(time.Now())
 	state := func(limit float64) *domain.Instance {
 		return &domain.Instance{CRN: crnA1, Backends: []string{}, InstanceLimitSeconds: &limit}
@@ -143,11 +143,11 @@ func TestCacheKeepsNewestVersion(t *testing.T) {
 		t.Fatal("no lease after renewal")
 	}
 	c.fillInstance(gen, state(5), 5)
-	c.apply([]instanceUpdate{{in: state(4), version: 4}})
+	c.apply([]versionedInstance{{in: state(4), version: 4}})
 	if limitOf() != 5 {
 		t.Fatal("an older notification replaced a newer read")
 	}
-	c.apply([]instanceUpdate{{in: state(6), version: 6}})
+	c.apply([]versionedInstance{{in: state(6), version: 6}})
 	c.fillInstance(gen, state(5), 5)
 	if limitOf() != 6 {
 		t.Fatal("an older read replaced a newer notification")
@@ -157,17 +157,16 @@ func TestCacheKeepsNewestVersion(t *testing.T) {
 	if c.instance(crnA1) != nil {
 		t.Fatal("a read that began before a drop filled the cache")
 	}
-	gen, _ = c.generation()
 	c.applyLines([]string{crnA1 + "\t8\t" + `{"CRN":"` + crnA1 + `","Backends":[],"InstanceLimitSeconds":8}`})
 	if limitOf() != 8 {
 		t.Fatal("a notification's state was not kept")
 	}
-	c.applyLines([]string{dropAll})
+	c.applyLines([]string{lineDropAll})
 	if c.instance(crnA1) != nil {
 		t.Fatal("a Load's notification did not drop everything")
 	}
 	c.lose()
-	c.apply([]instanceUpdate{{in: state(9), version: 9}})
+	c.apply([]versionedInstance{{in: state(9), version: 9}})
 	if c.instance(crnA1) != nil {
 		t.Fatal("a cache without a lease answered")
 	}

@@ -84,7 +84,7 @@ func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, 
 	s.replica = &replica{
 		id: newReplicaID(), dsn: dsn, pool: pool, log: log, stop: stop, done: make(chan struct{}),
 		acks: map[uint64]chan string{}, ackOut: make(chan string, 4096),
-		cache: &cache{instances: map[string]*cachedInstance{}, identities: map[string]*identity{}},
+		cache: &cache{instances: map[string]*versionedInstance{}, identities: map[string]*identity{}},
 	}
 	go s.replica.run(rctx)
 	s.writes = groupcommit.Start(s.commitGroup)
@@ -122,7 +122,7 @@ func (s *Store) commitThenWait(ctx context.Context, tx pgx.Tx, local func(), seq
 		return nil, err
 	}
 	local()
-	return func() error { return s.replica.awaitAcks(ctx, s.pool, seq, acks) }, nil
+	return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
 }
 
 // Ping checks that the database answers.

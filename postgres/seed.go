@@ -48,7 +48,7 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 	if err := insertState(ctx, tx, st); err != nil {
 		return false, fmt.Errorf("postgres: load seed: %w", err)
 	}
-	seq, acks, err := s.replica.notify(ctx, tx, []string{dropAll})
+	seq, acks, err := s.replica.notify(ctx, tx, []string{lineDropAll})
 	if err != nil {
 		return false, fmt.Errorf("postgres: notify: %w", err)
 	}

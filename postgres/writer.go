@@ -81,7 +81,7 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 		return nil, nil // every change was refused: nothing to write
 	}
 	b := &pgx.Batch{}
-	var updates []instanceUpdate
+	var updates []versionedInstance
 	for _, crn := range crns {
 		if !changed[crn] {
 			continue
@@ -93,7 +93,7 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 		}
 		b.Queue(`UPDATE instances SET instance_limit = $1, period_start = $2, period_end = $3, consumed_seconds = $4, version = version + 1 WHERE crn = $5`,
 			in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, crn)
-		updates = append(updates, instanceUpdate{in: in, version: versions[crn] + 1})
+		updates = append(updates, versionedInstance{in: in, version: versions[crn] + 1})
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: update instances: %w", err)
