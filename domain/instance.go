@@ -74,8 +74,7 @@ func (i *Instance) UsageLimit() (limit float64, ok bool) {
 }
 
 // LimitReached reports whether the consumed seconds reached the usage limit as UsageLimit
-// gives it; ok is false
-// when no limit applies (the API then omits usage_limit_reached).
+// gives it; ok is false when no limit applies (the API then omits usage_limit_reached).
 func (i *Instance) LimitReached() (reached, ok bool) {
 	limit, ok := i.UsageLimit()
 	if !ok {
