@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,13 +30,7 @@ func (s *Store) commitGroup(group []*groupcommit.Request, results []groupcommit.
 // applyGroup commits a group's changes; the function it returns (nil if nothing was
 // written) waits until no other replica's cache holds what they changed.
 func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, results []groupcommit.Result) (func() error, error) {
-	var crns []string
-	for _, r := range group {
-		if !slices.Contains(crns, r.CRN) {
-			crns = append(crns, r.CRN)
-		}
-	}
-	slices.Sort(crns) // rows locked in one order by every replica: no deadlock
+	crns := groupcommit.CRNs(group) // rows locked in one order by every replica: no deadlock
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: begin: %w", err)
@@ -61,31 +54,13 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: read instances: %w", err)
 	}
-	changed := map[string]bool{}
-	for i, r := range group {
-		in := current[r.CRN]
-		if in == nil {
-			results[i].Err = domain.InstanceNotFound(r.CRN)
-			continue
-		}
-		next := in.Clone()
-		if err := r.Change(next); err != nil {
-			results[i].Err = err
-			continue
-		}
-		current[r.CRN] = next
-		changed[r.CRN] = true
-		results[i].Instance = next.Clone()
-	}
+	changed := groupcommit.Apply(group, results, current)
 	if len(changed) == 0 {
 		return nil, nil // every change was refused: nothing to write
 	}
 	b := &pgx.Batch{}
 	var updates []versionedInstance
-	for _, crn := range crns {
-		if !changed[crn] {
-			continue
-		}
+	for _, crn := range changed {
 		in := current[crn]
 		var pStart, pEnd *time.Time
 		if in.UsagePeriod != nil {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/internal/groupcommit"
@@ -28,35 +27,21 @@ func (s *Store) commitGroup(group []*groupcommit.Request, results []groupcommit.
 	}
 	defer tx.Rollback()
 	current := map[string]*domain.Instance{}
-	var order []string // the changed instances, in the order first changed
-	for i, r := range group {
-		in, ok := current[r.CRN]
-		if !ok {
-			in, err = instanceFrom(tx.QueryRowContext(ctx, selectInstance, r.CRN), r.CRN)
-			if domain.ErrorCode(err) == domain.ENOTFOUND {
-				results[i].Err = err
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			current[r.CRN] = in
+	for _, crn := range groupcommit.CRNs(group) {
+		in, err := instanceFrom(tx.QueryRowContext(ctx, selectInstance, crn), crn)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			continue // Apply answers its changes with this not-found
 		}
-		next := in.Clone()
-		if err := r.Change(next); err != nil {
-			results[i].Err = err
-			continue
+		if err != nil {
+			return nil, err
 		}
-		current[r.CRN] = next
-		if !slices.Contains(order, r.CRN) {
-			order = append(order, r.CRN)
-		}
-		results[i].Instance = next.Clone()
+		current[crn] = in
 	}
-	if len(order) == 0 {
+	changed := groupcommit.Apply(group, results, current)
+	if len(changed) == 0 {
 		return nil, nil // every change was refused: nothing to write
 	}
-	for _, crn := range order {
+	for _, crn := range changed {
 		in := current[crn]
 		var pStart, pEnd any
 		if in.UsagePeriod != nil {
@@ -71,7 +56,7 @@ func (s *Store) commitGroup(group []*groupcommit.Request, results []groupcommit.
 		s.forgetAll() // the outcome is unknown: read it again
 		return nil, fmt.Errorf("sqlite: commit: %w", err)
 	}
-	for _, crn := range order {
+	for _, crn := range changed {
 		s.cacheInstance(current[crn])
 	}
 	return nil, nil

@@ -9,6 +9,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/qrapi/qrapi/domain"
@@ -39,6 +40,43 @@ type Result struct {
 // returns fails the whole group. wait, if not nil, must return before the callers are
 // answered; its error fails the group too.
 type CommitFunc func(group []*Request, results []Result) (wait func() error, err error)
+
+// CRNs are the instances a group changes, each once, sorted: the order in which every
+// engine reads, locks and writes them.
+func CRNs(group []*Request) []string {
+	crns := make([]string, 0, len(group))
+	for _, r := range group {
+		crns = append(crns, r.CRN)
+	}
+	slices.Sort(crns)
+	return slices.Compact(crns)
+}
+
+// Apply runs a group's changes, in order, each on a copy of its instance as the changes
+// before it left it: a refused change fails alone (its Result's Err) and leaves the
+// instance as it was; a CRN that current lacks is InstanceNotFound. current holds the
+// instances as stored and is left holding what the group makes of them; Apply returns the
+// CRNs it changed, sorted, for the engine to write.
+func Apply(group []*Request, results []Result, current map[string]*domain.Instance) []string {
+	var changed []string
+	for i, r := range group {
+		in := current[r.CRN]
+		if in == nil {
+			results[i].Err = domain.InstanceNotFound(r.CRN)
+			continue
+		}
+		next := in.Clone()
+		if err := r.Change(next); err != nil {
+			results[i].Err = err
+			continue
+		}
+		current[r.CRN] = next
+		changed = append(changed, r.CRN)
+		results[i].Instance = next.Clone()
+	}
+	slices.Sort(changed)
+	return slices.Compact(changed)
+}
 
 // Queue runs the group commits of one store.
 type Queue struct {
