@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/qrapi/qrapi/postgres/pgtest"
 )
 
 const (
@@ -362,9 +364,9 @@ func runAll(o options) (*Report, error) {
 	qaddr := freePort()
 	db := filepath.Join(tmp, "qr.db")
 	if o.onlyQR && o.postgres != "" {
-		dsn, drop, err := newPostgresDB(o.postgres)
+		dsn, drop, err := pgtest.CreateDatabase(o.postgres, "qrapi_bench_")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
 		defer drop()
 		db = dsn
@@ -491,38 +493,12 @@ func peakOf(ps []*proc) float64 {
 	return peak
 }
 
-// newPostgresDB creates a database on the server that server names and returns its DSN
-// and a function that drops it.
-func newPostgresDB(server string) (string, func(), error) {
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, server)
-	if err != nil {
-		return "", nil, fmt.Errorf("postgres: %w", err)
-	}
-	name := fmt.Sprintf("qrapi_bench_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		return "", nil, fmt.Errorf("postgres: %w", err)
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		admin.Close(ctx)
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		admin.Close(context.Background())
-	}
-	return u.String(), drop, nil
-}
-
 // runPostgres adds the PostgreSQL scenarios: qrserver on a fresh database of the server
 // o.postgres names, as one replica and then as two with the connections spread over both.
 func runPostgres(o options, rep *Report, hdr http.Header) error {
-	dsn, drop, err := newPostgresDB(o.postgres)
+	dsn, drop, err := pgtest.CreateDatabase(o.postgres, "qrapi_bench_")
 	if err != nil {
-		return err
+		return fmt.Errorf("postgres: %w", err)
 	}
 	defer drop()
 	// dbStats reads the cluster's WAL fsyncs and the database's commits.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -36,37 +37,47 @@ func ServerDSN(t testing.TB) string {
 // returns its DSN.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	server := ServerDSN(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, server)
+	dsn, drop, err := CreateDatabase(ServerDSN(t), "qrapi_test_")
 	if err != nil {
-		t.Fatalf("pgtest: connect to %s: %v", EnvDSN, err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "qrapi_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return dsn
+}
+
+// CreateDatabase creates an empty database named prefix and random characters on the
+// server that server names, and returns its DSN and a function that drops it.
+func CreateDatabase(server, prefix string) (dsn string, drop func() error, err error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s is not a URL: %w", EnvDSN, err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := prefix + hex.EncodeToString(b)
+	exec := func(sql string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, server)
 		if err != nil {
-			t.Errorf("pgtest: drop %s: %v", name, err)
-			return
+			return fmt.Errorf("connect: %w", err)
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatalf("pgtest: %s is not a URL: %v", EnvDSN, err)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec("CREATE DATABASE " + name); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), func() error {
+		if err := exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop %s: %w", name, err)
+		}
+		return nil
+	}, nil
 }
