@@ -427,7 +427,7 @@ func setting(s domain.Store) ([]byte, error) {
 }
 
 func testSetting(t *testing.T, e Engine) {
-	s, reopen := open(t, e)
+	s, _ := open(t, e)
 	k1, err := setting(s)
 	if err != nil || len(k1) != 32 {
 		t.Fatalf("Setting: %d bytes, %v", len(k1), err)
@@ -441,11 +441,9 @@ func testSetting(t *testing.T, e Engine) {
 	if _, err := s.Setting(ctx, "other_key", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("create's error: %v", err)
 	}
-	// Created at once by several Stores (replicas) or goroutines: one value, for all.
-	ss := []domain.Store{s, s, s, s}
-	if e.Shared {
-		ss = []domain.Store{s, reopen(t), reopen(t), reopen(t)}
-	}
+	// Created at once by several Stores (replicas) or goroutines, on a database of their
+	// own: one value, for all.
+	ss := also(t, e, 4, open)
 	got := make([][]byte, len(ss))
 	var wg sync.WaitGroup
 	for i, st := range ss {
@@ -463,10 +461,15 @@ func testSetting(t *testing.T, e Engine) {
 	}
 }
 
-// stores returns n stores on one seeded database: n of them where the engine is shared,
-// else the one store n times.
+// stores returns n stores on one database with the demo seed, as also makes them.
 func stores(t *testing.T, e Engine, n int) []domain.Store {
-	s, reopen := seeded(t, e)
+	return also(t, e, n, seeded)
+}
+
+// also returns n stores on one database that first opens: n of them where the engine is
+// shared, else its one store n times.
+func also(t *testing.T, e Engine, n int, first func(*testing.T, Engine) (domain.Store, func(*testing.T) domain.Store)) []domain.Store {
+	s, reopen := first(t, e)
 	out := []domain.Store{s}
 	for len(out) < n {
 		if e.Shared {
@@ -593,11 +596,8 @@ func testRefusedChangeFailsAlone(t *testing.T, e Engine) {
 }
 
 func testConcurrentLoadIfEmpty(t *testing.T, e Engine) {
-	s, reopen := open(t, e)
-	ss := []domain.Store{s, s, s}
-	if e.Shared {
-		ss = []domain.Store{s, reopen(t), reopen(t)}
-	}
+	ss := also(t, e, 3, open)
+	s := ss[0]
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	loads := 0
