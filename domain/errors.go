@@ -6,6 +6,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes: what kind of failure an error is. Exactly one place (server/errors.go)
@@ -18,6 +19,7 @@ const (
 	ECONFLICT     = "conflict"           // the request contradicts the current state
 	ETOOLARGE     = "too_large"          // the request body is too large
 	ENOTALLOWED   = "method_not_allowed" // the path exists, the method does not
+	ETOOMANY      = "too_many_requests"  // the caller must slow down (see RetryAfter)
 	EINTERNAL     = "internal"           // the server failed
 )
 
@@ -34,6 +36,8 @@ type Error struct {
 	Reason  string // a specific snake_case code for the error container; defaults from Code
 	Message string
 	Target  *Target
+	// RetryAfter, if set, is how long the caller should wait before trying again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
@@ -52,6 +56,12 @@ func (e *Error) WithTarget(typ, name string) *Error {
 // WithReason returns e with a specific snake_case reason code.
 func (e *Error) WithReason(reason string) *Error {
 	e.Reason = reason
+	return e
+}
+
+// WithRetryAfter returns e saying how long the caller should wait before trying again.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	e.RetryAfter = d
 	return e
 }
 

@@ -257,6 +257,12 @@ type NotFound = ErrorContainer
 // PayloadTooLarge The error container of the IBM API Handbook, used by every error answer.
 type PayloadTooLarge = ErrorContainer
 
+// ServiceUnavailable The error container of the IBM API Handbook, used by every error answer.
+type ServiceUnavailable = ErrorContainer
+
+// TooManyRequests The error container of the IBM API Handbook, used by every error answer.
+type TooManyRequests = ErrorContainer
+
 // Unauthorized The error container of the IBM API Handbook, used by every error answer.
 type Unauthorized = ErrorContainer
 

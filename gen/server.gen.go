@@ -394,6 +394,26 @@ type PayloadTooLargeJSONResponse struct {
 	Headers PayloadTooLargeResponseHeaders
 }
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter     *int
+	XCorrelationID *string
+}
+type ServiceUnavailableJSONResponse struct {
+	Body ErrorContainer
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter     *int
+	XCorrelationID *string
+}
+type TooManyRequestsJSONResponse struct {
+	Body ErrorContainer
+
+	Headers TooManyRequestsResponseHeaders
+}
+
 type UnauthorizedResponseHeaders struct {
 	XCorrelationID *string
 }
@@ -498,6 +518,26 @@ func (response GetAccount404JSONResponse) VisitGetAccountResponse(w http.Respons
 	return err
 }
 
+type GetAccount429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetAccount429JSONResponse) VisitGetAccountResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAccount500ResponseHeaders struct {
 	XCorrelationID *string
 }
@@ -518,6 +558,26 @@ func (response GetAccount500JSONResponse) VisitGetAccountResponse(w http.Respons
 		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAccount503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetAccount503JSONResponse) VisitGetAccountResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -626,6 +686,26 @@ func (response GetInstance404JSONResponse) VisitGetInstanceResponse(w http.Respo
 	return err
 }
 
+type GetInstance429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetInstance429JSONResponse) VisitGetInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetInstance500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetInstance500JSONResponse) VisitGetInstanceResponse(w http.ResponseWriter) error {
@@ -639,6 +719,26 @@ func (response GetInstance500JSONResponse) VisitGetInstanceResponse(w http.Respo
 		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetInstance503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetInstance503JSONResponse) VisitGetInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -747,6 +847,26 @@ func (response GetInstanceConfiguration404JSONResponse) VisitGetInstanceConfigur
 	return err
 }
 
+type GetInstanceConfiguration429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetInstanceConfiguration429JSONResponse) VisitGetInstanceConfigurationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetInstanceConfiguration500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetInstanceConfiguration500JSONResponse) VisitGetInstanceConfigurationResponse(w http.ResponseWriter) error {
@@ -760,6 +880,26 @@ func (response GetInstanceConfiguration500JSONResponse) VisitGetInstanceConfigur
 		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetInstanceConfiguration503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetInstanceConfiguration503JSONResponse) VisitGetInstanceConfigurationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -902,6 +1042,26 @@ func (response ReplaceInstanceConfiguration413JSONResponse) VisitReplaceInstance
 	return err
 }
 
+type ReplaceInstanceConfiguration429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ReplaceInstanceConfiguration429JSONResponse) VisitReplaceInstanceConfigurationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReplaceInstanceConfiguration500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ReplaceInstanceConfiguration500JSONResponse) VisitReplaceInstanceConfigurationResponse(w http.ResponseWriter) error {
@@ -915,6 +1075,26 @@ func (response ReplaceInstanceConfiguration500JSONResponse) VisitReplaceInstance
 		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceInstanceConfiguration503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReplaceInstanceConfiguration503JSONResponse) VisitReplaceInstanceConfigurationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1037,6 +1217,26 @@ func (response GetUsage404JSONResponse) VisitGetUsageResponse(w http.ResponseWri
 	return err
 }
 
+type GetUsage429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetUsage429JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetUsage500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetUsage500JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
@@ -1050,6 +1250,26 @@ func (response GetUsage500JSONResponse) VisitGetUsageResponse(w http.ResponseWri
 		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
 	}
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetUsage503JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XCorrelationID != nil {
+		w.Header().Set("X-Correlation-ID", fmt.Sprint(*response.Headers.XCorrelationID))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1239,93 +1459,96 @@ func (sh *strictHandler) GetUsage(ctx echo.Context, params GetUsageParams) error
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7DwNc9u4lX8Fw+tMnFakKFl2Yu3cdJxstuvbdTZNnGu3sWtD5JOENQUoAGhbzei/37wHfpOS7cTe7G07",
-	"k4kpkgAe3vcX+MmL1GKpJEhrvPEnbw48Bk2XRy+OD98c/S9oI5TEGzGYSIulpZ/eyRzY4ZsjduVeYHbO",
-	"LePSXIOGuMc0GJVcQcymWi2YnQPT8DEFY58YdvTi2D98c+RnczO3aOD1PLjhi2UC3tgbhsM9P9zzw4HX",
-	"80w0hwVHGBb85keQMzv3xoOw5y2ErP5ccmtBI3T/PD2NP43WPv4Z5n/+4PU8u1ri9MZqIWfeet3z/v5S",
-	"aQ0Jx30dfdu9Uat5BEzETE2re+nRD8MXwLiha9BaaRYpabmQoJ8YdkFjL+q72+fhdHcyGfphNAJ/xJ/H",
-	"/kEcTv09vjvdhUE0nDyLN+57+Ly+8dq+P3D/X4f+P0L/wD/7U9eG1/i65guwn0XnHuMs5hbYxc8///yz",
-	"f3zsf/vtRcAO3c2M6oZZReiQcA3GsmU6SYSZQ1xwC/7TbAJTpYEJy3aKV8ZsGA5Hfjjww0GPOTaoXu/l",
-	"1/t+OKxdD/by693K9cgf7D39hsAz+YLlCoxrhHqaGoi3MKBATDg29Xqe5At8o8HGNXrFMOVpYpvzPAL7",
-	"vgN9JSJ4+fZ1N+1evn2dc61xrzIhjeUygh6bKs2yLbOLSMvx1WA8SVJYiJsxUSQaf0y5tOnCRz2RWiFn",
-	"49T4wI0d8/5pGoa7EY8ilUrLREy/Yexu56uwWVo8GTfk4P5LPue70WD6DIaTUTyC/ekBDyeDaBjvwmi6",
-	"x/cn4714H55Nn4f+gA8n/ijajf3ncDD1Qz6YDKPdeAR70/F4E00zbPqIzp6HYi40xN7Y6hQ2yOPeYLhF",
-	"HnGHwR9vI91PRDGebCUhbxEwJ2xGgYDl8xBhc7qoJWjSbia427YfdJtrRKNZKmmA1M0LHr912hN/oaYE",
-	"SZd8uUxERID2fzFOFRWc8skjzWq88QccFOMSQl7xRMTnUwEJassFGMNn7onDz3kiFsKOmUwXE9BskRrL",
-	"JsC4ZQmyEyORVBrOhZwqRIu1SzPu9zMGDKJEpXEgJosgUot+rCLT50vR/yjMpbC+TqUVC/A1GNu3fGb6",
-	"+boG8cD1DGhjGY7rQJWYcuCv12c9z1huU3Pu9jcKw55HxsMbe+EkjIfTffDDeBT5o+gZ+Ad8b8/fh10+",
-	"jAaTcHoA3rpKuj9omHpj77/6pYHvu6em/wpx+TI3Uo5IdbZ7wWOWk6lX9Qr+7lfMpe/sZddS2ZB+w7rS",
-	"UiULfF9OfAsnPMLGAvZaWZYIYyFm5MGQKQANKFpLPoNvCoeGXc9BMp65KkwYtuDJVOkFxGyHs4r8OEdI",
-	"GCYV+kOlrL58+7qHN5reT+19VlpVZ1EVLaYSXNXOuYNyKnSXVX0aPDytvlN6IuIY5K9Io3LNB9/OkUSN",
-	"xRMC4lfcUr6ucxBv5zxS4HaOpM+1d5MZc4sOmk25SAzbqVpzYQ0zlrwrw1KpgUdzPkngaS93VQ+deTBu",
-	"vVhF6QI39Qg89FrZ71Qq418R34hft+aD7+YNXyWKxydK/Ygq/lfcVLYyO1GK0dr312CV4IVNVLxC7khw",
-	"qop2yZiKRxEsrWE7A3YsXrSnd689hs55L3lq50qLf0H8pU5CWp2r6iOcOL8JDAYrlyBJpwtjhJz1Ksqd",
-	"RGqJTmCwwVnochKcaP3ZqqWI/jv75Qu+oJXOMSQ+50txCSuvw+wPSrO/Gw0nAx4e+M+nz8AfxfuRfzDZ",
-	"4/5ougvDeBCFkwP+kGb/fR1bD0rXAkyaL9M+L5WcilnqNFzb+609dk6tLPzaBZd8BjGbrIgzj14cs7+S",
-	"Z8beOs8s95drMccnb5lw6XiER1Zcwbm1iTcePn+ODteER5cgY3zuicniPPvtnfU8kPE5TuuCun0M6gbP",
-	"TsJwTP/+Qb61BV2ddD+kmK+2Ai5/LmL0/BK48fGnL2Kf8hyWa1tZY69jjVTyJFERtxCfp8jL5wYiRRAP",
-	"cXp3L3tHKNn5mFzQ2pN171Nt79k1QpVdDhEHJfA53MPtMA22gjTY2wTS7heAtOutz9Y9b6nRdlrh4o6M",
-	"6l3xFSpQDKWiKreZzAQX0RVbgmY4CxLawsLcJm4Zi7/BIWvigyM3bBgWzj/Xmq88FyTlseaHDNaz4i01",
-	"+QUii5NU50R1mCQ/TYmVtwGCb9cFDVF724j3JVHfk85EVVVH3k8SCCMUnRaCOSas4f0npo5TxmXsHnJN",
-	"GEcvpeSLwhU2ViQJm2qAgO2ctJ2jay0sGOcfEQqYkImQRRYOyYPTXxAiL75hgqblrNgqm4MGZpRbcgYS",
-	"nSyIGepgNhNXYHAMZxi7BU8R8w3l2clIjexfHp6jZjp8c8S+5zKeKHXZY6lxeguuQK+yYc5Qo66qM25u",
-	"0zYuaHplRKskabs78Sft6FjFkNTZcxC61FT+s8msDYPVBdf3JydvmHvLoTRPVBR7RPPKLYXFdnfoUmNi",
-	"kS688d7BAS3vfhEw2fqoXmdouAoDeY9c7TdlrvaKJyn5xQY5QTjHpmng8qx0kwEz7yg1gAz1/v3Rt27m",
-	"nLgsVuCCuam4cdGa0ovgaSP792VJ3Lq6cMjo5ZzSpTcqtG4hDaXYsaAT4wYXtzmym+6HzEh+CecRN+CI",
-	"TrKFElTJjQf3xcMZ/hf6B2d/3DnPL//0tCvVVPHu2rBlj5wPgarcKNljhq+EnLFrBPQameFaKzkjNUX3",
-	"rGKxaoA8DEdbYf7n6elNGJ5tgLB0INswJkJeuiVdLJbpzIlKbR2BhfCkOmlmlYejLcCRz/rncb8fdINX",
-	"Jq1uVRwn7tUmLxJvlJTYyIsnxUptCc6tQzVYIV4qKyyozREvbeZ02bauafFJPi0l3XqsqISgn1+WoarU",
-	"3tvfgs9NaKQbTRj+RjbHZpCgIUTeEybXQNlWyVuVqPs+eHlqs4CzcMormM3W7Xk3Po7zr7gmocMJKrj+",
-	"LpurcutNZdrK7e+zFVp6BtfLcsZdhD3KUl3trRdPao74Fl+7kSwd74fBs+bd0ln09tEp3OJYb/ZAvWEY",
-	"ei1nsYSsuZMfM18xe4OZlUEzifwTJamxoA3jxqhIkD9xLey8s/ZSNdJ31ocb2K1hupvWuolL3NJSA3l2",
-	"eWWjvsm3+ByNY+ZO5SlMmoD4NcPfN+waPbUJMu8y4ZHzajaQqaK3YpVOEij34hL0xMIlbL4GTiG+d49F",
-	"1pu5pEnKd0uIxFRk1inzP/JagZpSMTPVET7HYJI0UMQl06l02RAS3YKcLbIU/NiShhikxZV1EWPk7EHe",
-	"dBf/FDTghsUwFRJipMNfEjXhCXvJLU/U7D62dQMvfYysTs5B8kkC8V145R1fGXY9BzsHXUIpSs8fNZ0i",
-	"pP2iJoalBrXeX/2XVicsmnMpIWHGovs9WwXsO60W6IS4jLeGK+HqxdOO5FZQbmCiVAIUmnVzUKzVclnt",
-	"RohSrdHgb18BMbJZd3QZmZyNTEoRCA67RlwymqYa7GQJtRxlQaebt1HH3pI4yV+rx1919dvUC4Ph7mhv",
-	"v6ULu9RH51Juh/RWRUXcQezvvtH3y5jbTeYdrhvRZkbSAsPsJLf8yJ+5ZesVYSBHcZwpa0FWX6PmAKY5",
-	"cbjLkvJLQDFlnGlYqCue5GvR7oNHwfMJ6hsHFmqhCTCZJglzObEsNArYe5PdR5kDA7ZPEEKHIt8ehg0H",
-	"o2ej57v7o2fVaKzn4eTI0Lk2aMZmDZ+hsattbsP7bt8dieZYy4UnpY6RlD/IJdm9swQtVLyJAuQd5A+q",
-	"HkN5b0uyalgkqyIlTbqAuPqwnsiigkupMztzXPvFfA5qb4zI3cwYXbak0eKxRZtsMUgn8zKPU52lt9Xa",
-	"dK5xP22ZPczETxf6ETV1ZhkLcscprkH3qqSuUnpQyaxVXIqZ8vNae6K43R+VgLYJ2QSTuJLl7+W+ehfT",
-	"1SG5JyANrmlCgVzExLSy+0zPooKiMQGb8sTQS1LZ8m4qCwJOq0MNi5WrOS+Xyco1bFUcmpoE0cwtW7ve",
-	"wNabBbhpG+5C0/37kjSXpbtmR4nAb9ygdorzncVglMuYobdPjqCadgFc14sb1aCIK3pnIxd2qcl2FrcT",
-	"0y0TqDqTtO3AuVq36JpYw4ILSeRCLOyUZHxacWON62lQaJ8yWXETUzoQ2PVcJOA8QWq9SyVOGbDjrDcn",
-	"oYIcGlmlGXxMOVmyBb9h1iafYbE6s4d3Du+okZF8uFolAG8aI2auJFV0/QS/YlBXFqOaW3iV8+k0y+Jp",
-	"Hll/wtGJcYWFqkfGLfg0TwcIrXLWNoe3zRQTsNcAmdtvFbsEWNa4xE19G+0z9nlA8hcVufvtB/FZYXCd",
-	"yh4zKckn/iYZc6r1oQC93WCL+LEDwmpN8lOncnwYZnusMItHWhkqE5WCWmqmQhc+BLnubA1z6PnCNWhO",
-	"HQ6vlb5MFI9NkWbg0e3Ql8o3y2fEeZXyy/fUsGKF3ixZc5OlalUPt2Z6eV4ubJHP1RBU6QbOVRIbtoIO",
-	"C7alDL3doHWvikRwlchJ1TG1qq7xHwTLLRxWvZINcncHp6RRSdxoM6iW2DXVncV3m5ogT79UFZ8xfxtD",
-	"uCREqRZ29Q4dObfDo8Pjw6X4AVYd5RXqvGQvE5XGVI29hJUrAHLDLg6zthci/5i55hzmGtmzl10L+wXF",
-	"REcvjp+YSgNmXrEp2/ZwUCKMNWwCRsQu/p4A16CzfiMkXzFV1rgSJQJnMeR6COt6tgSxIrrqM7CMu+Eu",
-	"mYFACsMSpS4hZumS9tIXlF+0qz69eUGPabp02StK8O7UimuAWqpERAKMiwU2donXkFQSiTuMYyR/ePyC",
-	"tkg5dLr6Lqfu//ztxOtto8nR4XGtIavH1IQqkK5SfhPNuZwJqs4V9OOWXbz56d0Jy5uxBG92bTeRsdPV",
-	"xcZgkSZ0QkTYctLm2KcBO8ELwxL0SNCxnquUKkYUTFBw5PZfIAcBc51WedWPCqtRtTO80bV0VCh6pFXR",
-	"plnCLDAyKgqEGEXo5Iu6171WIxgy1wY4yuME1f6Gxh7evnp3glTqsYgvLSWBJ6tTOceZihzs4ZujJ6aR",
-	"cTUBe0VNEcUylEvmSZJnw3mDaU5lrY1vpynLjiNZEAQXT3EnvXZqodwSneg6lfmTJ4aSK5nBvai0eV/k",
-	"5cJTeSpf8WheAbgseTuedsjKUoy0FY37VgkYdyZByChJYziVOxc3vpgs/CVo6kVU0jigCzxn+gt9YmFX",
-	"7ESjSdYMrrJqTbEGA/REyyndGxdl/28D764Lys5h4bbU6kxxLQ/27m0uuHa9a+biaXCK/JqICKSBiggc",
-	"Lnk0BzYMwhY7X19fB5weB0rP+tlY0//x6OWr1+9e+cMgDOZ2QU0sVtikQ6JybmT+Bqb2et5VfgCuemJr",
-	"3fPUEiRfCm/s7QZhsEvFWDsna9O/GuStnqb/ScRrvNlZ1f4L2FraqDgyJZ31E0oG7GiKjk7HI5SAqUol",
-	"Hau0qZaODNkZs3rEj8qo4MSj2BsjQOfZpF797N+HLkNdnubqkbzlzQcXvH/BlhpcVwu3zixpLZxDylFQ",
-	"6oe7bjuqlZsZxGdpZCgtcqeDV/uju7XQnG/ooWn1wZC5qbnWjWSKTFYbvG22c2evYM7RyjwN2KEbWV2v",
-	"6B2a86u8D41LBoulXeXdbCSodUy36t2E148p6FWJ2DLpdEdsdiCsK49WclS/40DbHUbVD6CuzxoHxoZh",
-	"+GA99p1dxx190Ied9DcpGZppmiQrlEQt4KrZJ908FHpLm3Rj770H6Z8fOYx1DSsw26+cw6Mhg9uH1LrD",
-	"adDoaxzpCNhhYlTlrDlaa+CxCyRH4W7ZLNToGy3EC0WoV56IcDaZLfgqz53HVbEsK4RSMUVlwOzJE8Pg",
-	"RhhLSyTALx/j+MzeAwrAfU8qPcYhgCxsI/tTiRg+nKGuqERwH87ocES6WHC9yoxop2Km05YzaiMqDPpZ",
-	"z6v6PRT+ZlcfCq+jddA4yM9q1G0qMoTrKW+5Z3nmXMkvmhkRg+6EqLRQdXoSb2sOgKWDX5n/lTsXiZrN",
-	"XDKwrOO5rgv0ZZvfY6i0vbX9hkp7S8NxuLMl+I1ZgKITrYP1f/rh/70uzw/Ufr5K3719UHk+szQC20cU",
-	"JwBLdbZ9QP2c5herjVw0ymKyE52K5igCg89VHUXl9CG0RWuypoIw/ahZC7xVX0St01R1R7bADgSzoNEs",
-	"UqnafrE2OW9q79+ZbrnVvfyPovm9Khqxqe/u4dXMw7sot0y97nnLtEPFuKa8R9UwJJ431vXrm8bZgLay",
-	"yfqEfzsKh+B8oeLV4+qarD1yXa/bUT9KS+2NOg4C/fDvHMs+uj4ahQdffJqdqppwEwHEpviQzKYP37Dd",
-	"kAnDJpD3r4yGRecVT1CsV3dtbPsNfyXnoDwuf6fPqj3kcXlCUkaOhjp7+DzAaHAHFm1+neIr2MHMHnw1",
-	"U5hmWvBRjGE5edsjT/NGh401AFHrle90kvMnvzOfODtCvu6sNBbt3bWq3Lb+7s5j4S5fTol2On8qFaus",
-	"RUdw/+N0f4XPOH3eZ2qKQmmzSWGmuaRUrFZJdiwrK6AatlmOfeIfcmabR2+oJEofT3KV5/pRpkJEHyG1",
-	"+9Uy6PclSK0DKysgo3eOIidRUiul8a+Hzq8a8eWK+8HNW4VzH8qoNaa8LS+Pm6Y+ma6icdGVgFEbfabT",
-	"9djk5WkNs/zbdHfpU+FL4bVrs5VFeDZjxljUL5wt3F7jk3t3HWxerOddcS34JHHGzw2of8MVUp9OtXf0",
-	"yBQtGRlQpI7myjSOzpJMuGPfmVmjcvm6owxNX6RREU/aXUo70SLuf9TuV49dLPgltdBfNLA77vcHw2dB",
-	"GITBYPw8fB46rJ4VzNl5cCCzs+2vxDq4s88sdTbBVD6KW3B9985axxNq7TxFwS3/1k5l5qK0sz5b/18A",
-	"AAD//w==",
+	"7HwLc9u4tfBfwfDrTJxWpChZdmLtfNNxstmub9fZNHFuu41dGyKPJNQkoACgbTWj/37nAOCbkuVETrbt",
+	"zuxsZD6Ag/N+8pMXiXQhOHCtvPEnbw40Bml+nrw4PX5z8r8gFRMcL8SgIskW2vzpnc2BHL85ITf2AaLn",
+	"VBPK1S1IiHtEghLJDcRkKkVK9ByIhI8ZKP1EkZMXp/7xmxPfrU3spoHX8+COposEvLE3DIcHfnjghwOv",
+	"56loDilFGFJ69xPwmZ5740HY81LGq38uqNYgEbp/nJ/Hn0YrH/8Z5v/8zut5ernA5ZWWjM+81arnvQUt",
+	"l8dTDbJ9yB/FLUkpXxIFkeCxIlqQW8o0mcBUSCBaLhmfETqjjNfg3w9rUDPO0iz1xmEBAOMaZiANBH97",
+	"KaSEhOKmJ993o1pLGgFhMRHTKjZ75g9FUyBUmd8gpZAkElxTxkE+UeTKvHtVx+8hDaf7k8nQD6MR+CP6",
+	"PPaP4nDqH9D96T4MouHkWbwW88PnddTXMP+B+v869v8e+kf+xR+6UL7CxyVNQX8Wp/UIJTHVQK5++eWX",
+	"X/zTU//7768CcmwvOr4zlEJ0cLgFpckimyRMzSEu+BX/kzkdmSZ7xSNjMgyHIz8c+OGgRywjVn8f5L8P",
+	"/XBY+z04yH/vV36P/MHB0+8MeCrfsNyBUIlQTzMF8QYRYIgJKyhez+M0xScaglSjVwxTmiW6uc4jCNA7",
+	"kDcsgpdvX3fT7uXb1znXKvsoYVxpyiPokamQxB2ZXEWSj28G40mSQcruxoYi0fhjRrnOUh81VaYZn40z",
+	"5QNVekz751kY7kc0ikTGNWGx+RvG9nK+C5llxZ1xQw4evuVzuh8Nps9gOBnFIzicHtFwMoiG8T6Mpgf0",
+	"cDI+iA/h2fR56A/ocOKPov3Yfw5HUz+kg8kw2o9HcDAdj9fR1GHTR3T2PBRzJiH2xlpmsEYeDwbDDfKI",
+	"Jwx+fx/pfjYUo8lGEtIWAXPCOgoEJF/HEDani1iANNpNBdsde6fHXCEa1UJwBUbdvKDxW6s98S/UlMDN",
+	"T7pYJCwygPb/qawqKjjlk2c0q/LGH/Cl2CrxG5qw+HLKIEFtmYJSdGbvWPxcJixlekx4lk5AkjRTaDsI",
+	"1SRBdiJGJIWES8anAtGi9UKN+33HgEGUiCwO2CQNIpH2YxGpPl2w/kemrpn2ZcY1S8GXoHRf05nq5/sq",
+	"xAOVMzAHcziuA1ViyoK/Wl30PKWpztSlPd8oRHuFxsMbe+EkjIfTQ/DDeBT5o+gZ+Ef04MA/hH06jAaT",
+	"cHoE3qpKut9JmHpj7//1Sxejb++q/ivE5cvcSFki1dnuBY1JTqZe1S/5m18xl761l11buVf6DetqtipZ",
+	"4Mdy4Xs44REOFpDXQpOEKQ0xMT6UMQUgAUVrQWfwXeFSkds5cEKds0SYIilNpkKmEJM9SiryY10xpggX",
+	"6JGVsvry7eseXmj6X7XnSWlVrUUVZjOR4K56Ti2UUya7rOrTYPe0+kHICYtj4F+RRuWeOz/OCUeNRRMD",
+	"xFc8Ur6vdRDv5zyjwPUcSZ9r7yYz5hYdJJlSliiyV7XmTCuitPGuFMm4BBrN6SSBp73cVT225kHZ/WIR",
+	"ZSke6hF46LXQP4iMx18R34hfu+fOT/OGLhNB4zMhfkIV/xUP5XYmZ0IQs/fDNVgleCETES+ROxJcqqJd",
+	"HFPRKIKFVmRvQE7Zi/by9rHH0DlOm77n9IayBLn2KyLZbU4qu9+PZoV4XqJqJy/RZzARU0qXDvuE6ULs",
+	"8Bm8+yPl8USIa6LoUgXkrAO37m2FAZKzPyaqIDJLjO+HQo5okSIxazL+T4g0Pt+giomy/SLM3kSQSkCO",
+	"wfEOyHkmxCnlS2d1v6axR0HBrXOLr35FlIxokuCNOJagFJlTZdQ4xEQLYdMeuPg1LBW6DfG/Mwe85zTT",
+	"cyHZvyD+Uq8/q65VdfrPbCCEyNTiGrhx0phSjM96FW/N2MgFRnXBGu+/y+u3tvKPWixY9P/dXz6jqdnp",
+	"cipFekkX7BqWXocfPyj9+P1oOBnQ8Mh/Pn0G/ig+jPyjyQH1R9N9GMaDKJwc0V368e/r2Nqpoi7ANOs5",
+	"d+Kl4FM2y6zL0g5na7dtlMqLQDWlnM4gJpNlIV9/MaEWeWtDrTwAriURPnmLhHLLIzTS7AYutU688fD5",
+	"c4ygJjS6Bh7jfY9N0kv3t3fR84DHl7iszdIc+uGBP3h2FoZj89/fTbCsQVYXPQxNEqe2A25/yWIM5RK4",
+	"8/FPn8W+SZ1qKnVlj4OOPTJOk0REVEN8mSEvX7p0pzce4vL2mnuGCd5528SUtTur3qfa2d1vhMr9HCIO",
+	"SuBzuIebYRpsBGlwsA6k/S8Aad9bXax63kKiM6yZTSQ4qnclTFDBo3aMqtymnE9dpEvIAiTBVZDQGlJ1",
+	"n7g5Fn+Dr6wMH5zY14ZlZplKSZeezXrkyaMPDtaL4ikxQTWNi1TXRHWYJD9PDStvAgSfrgsaova+N96X",
+	"RH1vdCaqqjryfuZgMGLSTYVgjg3W8PoTVcepMUzmJpU6t0clXxSxrdIsSchUAgRk76wd7dxKpkHZgMeg",
+	"gDCeMF6k1ZE8uPyVQeTVd2hH8VFSHJXMQQJRwm45A45RE8QEdTCZsRswtpcSTlMIniLmG8qzk5Ea6fw8",
+	"39a0/D2SKau34Abk0r1mbT7qqjrj5jZt7YZo8PMUleBG223Fn+ZEpyKGpM6eg9DmmvM/m8zaMFhdcP14",
+	"dvaG2KcsSvPMY3FGNK9U29rK/tDmum3Z5eDoqFcWYQwwzTJMYSAfUHz5riy+3NAkM4GuQk5g1q9rGri8",
+	"0NVkQOehZQqQod6/P/nerly4dbEAm52ZsjubfhEyDZ420vlfVpWpqwuLjF7OKV16o0LrFtJQii0LWjFu",
+	"cHGbI7vpfkwUp9dwGVEFluhGtlCCKsWu4KF4uMD/hf7Rxe/3LvOff3jalTuueHdt2Nwt60OgKleC99AF",
+	"Z3xGbhHQW2SGWyn4zPnPVBMtSCwaIA/D0UaY/3F+fheGF2sgLB3INowJ49d2S5tccTpzIjJdR2AhPJlM",
+	"mmWi4WgDcMZn/eO43w+6wSuz0PcqjjP7aJMXDW+UlFjLi2fFTm0Jzq1DNftgeKksmaI2R7y0mdOmz7uW",
+	"xTv5siaL3iNFaRP9/LKyXaX2weEGfK5Do7nQhOGvxuZoBwkaQuQ9pnIN5I5qvFWOuu+Dl9cqCjgLp7yC",
+	"Wbdvz7vz8T3/hkojdLhABdc/uLUql95Ulq1c/tHt0NIzuJ8rAnUR9sTlrttHL+7UHPENvnaj+jE+DINn",
+	"zauls+gdolO4wbFe74F6wzD0Ws5iCVnzJD85X9E9QdRSoZlE/omSTGmM2qlSImLGn7hlet5ZTK0a6a31",
+	"4Rp2a5juprVu4hKPtJBgPLu8VFk/5Fu8j8bRuVN5TcIsYPjV4e87coue2gSZd5HQyHo1a8hU0VuxyCYJ",
+	"lGexFTfDwiVsvgRqQnzvAZus1nNJk5TvFhCxKXPWyfkfefFPTE13QiYjvI/BpNFAEeVEZtwmg4zoFuRs",
+	"kaXgx5Y0xMA17iyLGCNnD+NNd/FPQQOqSAxTxiFGOvwpEROakJdU00TMHmJb1/DSx0jL5BI4nSQQb8Mr",
+	"7+hSkds56DnIEkpWev4mRWWQ9k8xUSRTqPX+4r/UMiHRnHIOCVEa3e/ZMiA/SJGiE2JLWBJumG0AmXYk",
+	"34LyABMhEjChWTcHxVIsFtUGpyiTEg3+5h0QI+t1R5eRydlIZSYCwdduEZfELFMNdlw+MUdZ0OnmrdWx",
+	"9yRO8sfq8Vdd/Tb1wmC4Pzo4bOnCLvXRuZU9oXmqoiK2EPvtD/p+EVO9zrzDbSPadCQtMGxyrcakIn/m",
+	"lq1XhIEUxXEmtAZefcx0+xBJDYfbsge9BhRTQomEVNzQJN/LnD54FDyfob6xYKEWmgDhWZIQmxNzoVFA",
+	"3it3HWUOFOi+gRA6FPnmMGw4GD0bPd8/HD2rRmM9Dxe3NRarDTpa5Ko+Q+NUm9yG992+OxLNspYNT0od",
+	"w20+20myfWYBkol4HQWMd5DfqHoM5bUNyaphkayKBFdZCnH1Zj2RZSqopc7szHEdFutZqL0xInc9Y3TZ",
+	"kkbP1gZtssEgnc3LPE51ld5Ga9O5x8O0ZdGpacRPFvoRNbWzjAW54wz3MNeqpK5SelDJrFVcipnw8+aZ",
+	"RFB9OCoBbROyCabhSpI/l/vqXUxXh+SBgDS4pgkFchFh08rpnZ5FBWXeCciUJso8xIUur2a8IOC0+qoi",
+	"sbBNJItFsrQdmBWHpiZBZuWWrV2tYev1Aty0DdvQ9PChJM1ladvsqCHwG/tSO8X5TmMwSnlM0Ns3jqCY",
+	"dgFc14tr1SCLK3pnLRd2qcl2FrcT0y0TKDqTtO3AuVq36FpYQkoZN+RCLOyVZHxacWOVbVISaJ+crNiF",
+	"TToQyO2cJWA9QdNLm3FcMiCnrtkuMQU5NLJCEviYUWPJUnpHtE4+w2J1Zg+3Du9MZ7Lx4WqVALyoFJvZ",
+	"klTRxhd8xaCuLEY1j/Aq59Opy+JJGml/QtGJsYWFqkdGNfhmnQ4QWuWsTQ5vmykmoG8BnNuvBbkGWNS4",
+	"xC59H+0d++yQ/EVF7mHnQXxWGFxmvEdUZuQT/zYyZlXrrgC932Cz+LEDwmpN8lOnctwNsz1WmEUjKZQp",
+	"E5WCWmqmQhfuglxbW8MceprajuupxeGtkNeJoLEq0gw0uh/6Uvm6fEacVym//EwNK1bozZI111mqVvVw",
+	"Y6aX5uXCFvlsDUGUbuBcJLEiS+iwYBvK0JsNWveuSARbiZxUHVMt6hp/J1hu4bDqlayRuy2ckkYlca3N",
+	"MLXErqW2Ft9NasJ4+qWq+Iz12xjCLSHKJNPLd+jI2ROeHJ8eL9ifYdlRXuGNLq1rWNoCIFXk6ti1vRjy",
+	"j4ltziF2MsU9bGdSrkxMdPLi9ImqdFTnFZuyDxdfSpjSikxAsdjG3xOgEqTrN0LyFUu5xpUoYbiKMq5H",
+	"3vzFDCuiqz4DTah93SYzEEimSCLENcQkW5iz9JnJL+pl3zx5ZW6b5bJFryjB2zE02wC1EAmLGCgbC6wd",
+	"+6ghqSQStRjHSP749IU5osmhm18/5NT9n7+eeb1NNDk5Pq01ZPWImJgKpK2U30VzymdmgI8X9KOaXL35",
+	"+d0ZyZuxGG2OYTSRsdfVlkogzRIz8sV0uWjz3acBOcMfiiTokaBjPReZqRiZYMIER/b8BXIQMNtplVf9",
+	"TGE1qo56NLqWTgpFj7Qq+q5LmBlGRkWBEKMImXzROIrXboWcr4WjnA+q9jc0zvD21bszpFKPRHShTRJ4",
+	"sjznc1ypyMEevzl5opoNlQF5ZZoiim1MLpkmSZ4Npw2mOee1Nr69pixbjiRBEFw9xZP02qmF8khmRPOc",
+	"53eeKJNccQb3qjK3cZWXC8/5OX9Fo3kF4LLkbXnaIsulGG0jJ55bJKDskBHjUZLFcM73ru58Nkn9BUjT",
+	"iyi4skAXeHb6C31ippfkTKJJlgRuXLWm2IMAeqLlkvaJq7Khv4F32wWl55DaI7U6U2zLg96+zQX3rnfN",
+	"XD0NzpFfExYBV1ARgeMFjeZAhkHYYufb29uAmtuBkLO+e1f1fzp5+er1u1f+MAiDuU5NE4tmOumQqJwb",
+	"ib+Gqb2ed5NPtFZHMFc9TyyA0wXzxt5+EAb7phir58ba9G8Geaun6n9i8Qovdla1/wS6ljYqZiC5tX5M",
+	"8ICcTNHR6biFEjAVGTeT2jqT3JLBDY3WI35URgUnnsTeGAG6dIt69WHeD12GuhzP7Bl5y5sPrmj/iiwk",
+	"2K4Wqq1ZkpJZh5SioNSnNe+bvczNDOKzNDImLbLVJOXhaLsWmss1PTStPhhjbmqudSOZwpPlGm+b7G3t",
+	"FcwpWpmnATm2b1b3K3qH5vQm70OjnEC60Mu8m80Iah3TrXq3wevHDOSyRGyZdNoSmx0I68qjlRzV75hQ",
+	"3eKt+kT56qIxAToMw53NAHR2HXf0QR930l9lxtBMsyRZoiRKBjfNPunmlPc9bdKNs++mf35kMdb1WoHZ",
+	"fmWw1rwyuP+VWne4eWn0LWa0AnKcKFH5fAVaa6CxDSRH4X7ZLNToGy3EC0WoV444ueGKlC7z3HlcFcuy",
+	"QsgFEaYM6O48UQTumNJmiwTo9WPMw42GR/fTpjk1s+p5BzsUnIeOLO4eCwfh/v1Y6BgFq0aKxuRVgpQP",
+	"F6ieKkHjhwszj5GlKZVLZ7c7bYGZ2J6ZzqXCh7joeVVXy0Tc7teHwtFpfawgyMdD6mYcedC2sbc8wjxZ",
+	"L/gXrYyIQQ+GVbq2Op2XtzWfQ5vhUefy5f5MImYzm38sS4e20QPd5+ZXZSqddm1XpdJR0/BVtjY+vzKj",
+	"UzS/dUjNz3/+tzcf+VD+51uRLQS7nPEu7c7mN4op4i/XoJvfq8+If0tNlUtjWTK30lpRVkX487naqqgP",
+	"70JBtRZr6iTVj5oVz3tVVNSaGau76wV2IJgFjZaYSm36ixXYZdNg/Ieps3ud6N9022+6bWe6ja1raNy9",
+	"Ztu9I3bP0quet8g6tJrtdnxUpWY0wp22gxCqMXTR1m+uAfvXo+MMnC9EvHxc9eb6Tlf1gqhp9Glp2lHH",
+	"hNWf/5uTBI+vAsOjL/5MgCkXw10EEKvik1vrPhFG9kPCFJlA3hg0GhYtbTRBsV5u2zH4K/6e2FH5HYKt",
+	"PkC5y+8QGCQ5cjTU2SMkWAZbsGjzOz7/HabXmaBvZn0zp3gfxf6Wi7fjjixvWllbz2G1uYfOUCC/8x/m",
+	"+bvPAaw6q8ZFq36twrqpV79zxN/WPkzRxMwSc0Eqe5lx6t9Ci2/wjb3P+4ZYUfRuNpzMJOUmrS5F4kbs",
+	"XDFckfVy7Bv+Mf5zc4zKlLfNl+1sF0F9LK0Q0cdI03+rashDCVLrpnPNABgQoMhxlNRKm8M3ROd/WVyb",
+	"24qdW9SKsOzKjjaWXN2DBTy0abPq6jkomlowNjWfbbYtWnl3g4RZ/q3Sbdqc6IJ57dJ+ZRPqVnS8bNrN",
+	"3cbtPT7ZZ1fB+s163g2VDJnB4NG+UP+mN2S++ShCR4tV0dHjgDIacC5UY/LaiKH9aoCzpKbbYtXRxWA+",
+	"aCQimrSb3PaiNO5/lPavHrlK6bWZwLhqYHfc7w+Gz4IwCIPB+Hn4PLRYvSiYs3PuxJn29lfDLdzuK12d",
+	"PVSVj6QXXN99stZ0S60brKjX5p9qqqxclOlWF6v/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -232,7 +232,7 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 		DataEvent:     true,
 		Initiator: AuditInitiator{
 			ID: "unknown", TypeURI: "service/security/account/user",
-			Host:       AuditHost{Address: c.RealIP(), Agent: r.UserAgent()},
+			Host:       AuditHost{Address: rs.remote, Agent: r.UserAgent()},
 			Credential: AuditCredential{Type: credentialToken},
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -23,6 +24,7 @@ var statusOf = map[string]int{
 	domain.ENOTALLOWED:   http.StatusMethodNotAllowed,
 	domain.ECONFLICT:     http.StatusConflict,
 	domain.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	domain.ETOOMANY:      http.StatusTooManyRequests,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -125,6 +127,9 @@ func (s *Server) writeError(c echo.Context, err error) {
 		if allow := s.allowed[c.Path()]; allow != "" {
 			c.Response().Header().Set(echo.HeaderAllow, allow)
 		}
+	}
+	if de.RetryAfter > 0 {
+		c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(de.RetryAfter)))
 	}
 	reason := de.Reason
 	if reason == "" {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -54,6 +55,21 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 	default:
 		return unauthorized("Unsupported security scheme.")
 	}
+	// The API's operations accept either scheme, so kin-openapi asks twice when the first
+	// fails: answer the second from the first, so a wrong key is looked up and counted once.
+	rs := stateFrom(ctx)
+	if rs != nil && rs.authed {
+		return rs.authErr
+	}
+	err := s.authenticateCaller(ctx, rs, h)
+	if rs != nil {
+		rs.authed, rs.authErr = true, err
+	}
+	return err
+}
+
+// authenticateCaller checks the Authorization header of an API call.
+func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string) error {
 	if h == "" {
 		return unauthorized(msgCredentialRequired)
 	}
@@ -73,11 +89,10 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 		id, err = s.identityOf(ctx, cred)
 	case strings.EqualFold(scheme, "apikey"):
 		credential = credentialAPIKey
-		id, err = s.identityOfAPIKey(ctx, cred)
+		id, err = s.identityOfAPIKey(ctx, rs, cred)
 	default:
 		return unauthorized("The Authorization header must be Bearer <IAM access token> or apikey <API key>.")
 	}
-	rs := stateFrom(ctx)
 	if rs != nil {
 		rs.credential = credential
 	}
@@ -101,8 +116,9 @@ const (
 
 // identityOfAPIKey looks an API key up as /identity/token does, and reads its principal's
 // policies: the same access as a token of that key would give.
-func (s *Server) identityOfAPIKey(ctx context.Context, key string) (*identity, error) {
-	p, err := s.store.PrincipalByAPIKey(ctx, key)
+// Failed keys count against the caller's address (keyGuard).
+func (s *Server) identityOfAPIKey(ctx context.Context, rs *reqState, key string) (*identity, error) {
+	p, err := s.lookUpAPIKey(ctx, rs, key)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return nil, unauthorized("The API key in the Authorization header is not valid.")
 	}
@@ -118,6 +134,29 @@ func (s *Server) identityOfAPIKey(ctx context.Context, key string) (*identity, e
 	}
 	return &identity{principal: p, policies: policies}, nil
 }
+
+// lookUpAPIKey finds an API key's principal, unless the caller's address has failed too
+// many keys of late: then it is a 429 that says when to try again, the same whether or
+// not this key is right. A key not found counts as a failure of that address.
+func (s *Server) lookUpAPIKey(ctx context.Context, rs *reqState, key string) (*domain.Principal, error) {
+	var addr string
+	if rs != nil {
+		addr = rs.remote
+	}
+	if d := s.keyGuard.wait(addr, s.now()); d > 0 {
+		return nil, domain.Errorf(domain.ETOOMANY, "Too many failed API key attempts from this address; try again in %d s.", retryAfterSeconds(d)).
+			WithReason(reasonTooManyKeyFailures).WithRetryAfter(d)
+	}
+	p, err := s.store.PrincipalByAPIKey(ctx, key)
+	if domain.ErrorCode(err) == domain.ENOTFOUND && s.keyGuard.failed(addr, s.now()) {
+		s.log.WarnContext(ctx, "API key attempts limited: too many failed", slog.String("remote", addr))
+	}
+	return p, err
+}
+
+// reasonTooManyKeyFailures is the code of the 429 that keyGuard answers, in the API's
+// error container and as IAM's errorCode (IAM publishes no code of its own for it).
+const reasonTooManyKeyFailures = "too_many_failed_api_keys"
 
 // identity is a verified token's principal and policies.
 type identity struct {

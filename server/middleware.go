@@ -36,6 +36,7 @@ const serviceCRNName = "Service-CRN"
 type reqState struct {
 	trace      string
 	start      time.Time
+	remote     string // the caller's address: the socket's, or a trusted proxy's X-Forwarded-For
 	route      *route // the operation the request was routed to, if any
 	principal  *domain.Principal
 	credential string // the kind of credential the caller sent: token or apikey
@@ -43,6 +44,8 @@ type reqState struct {
 	resource   domain.Resource
 	apiVersion string
 	errCode    string // the error container's code, if the answer was an error
+	authed     bool   // authenticate ran; authErr is its outcome
+	authErr    error
 }
 
 // op is the operation the request was routed to, or nil.
@@ -77,6 +80,7 @@ func stateFrom(ctx context.Context) *reqState {
 func (s *Server) requestState(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rs := stateOf(c)
+		rs.remote = c.RealIP()
 		trace := []string{rs.trace}
 		c.Response().Header()[HeaderCorrelationID] = trace
 		c.Response().Header()[HeaderGlobalTransactionID] = trace
@@ -126,7 +130,7 @@ func (s *Server) logAndMeasure(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("operation", opID),
 			slog.Int("status", status),
 			slog.Float64("ms", float64(elapsed.Microseconds())/1000),
-			slog.String("remote", c.RealIP()),
+			slog.String("remote", rs.remote),
 		}
 		if rs.principal != nil {
 			attrs = append(attrs, slog.String("principal", rs.principal.ID))

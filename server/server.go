@@ -52,8 +52,10 @@ type Config struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed, for the caller's
 	// address in logs and audit events; none: the socket's address, whatever a header says.
 	TrustedProxies []*net.IPNet
-	Seed           *domain.Seed // what the control API's reset loads
-	Now            func() time.Time
+	// KeyFailures limits failed API-key attempts per caller address; nil: DefaultKeyFailureLimit.
+	KeyFailures *KeyFailureLimit
+	Seed        *domain.Seed // what the control API's reset loads
+	Now         func() time.Time
 }
 
 // Server is the reference server. It is an http.Handler.
@@ -75,6 +77,7 @@ type Server struct {
 	ttlDefaults    domain.TTLDefaults
 	adminToken     string
 	trustedProxies []*net.IPNet
+	keyGuard       *keyGuard // nil: no limit
 	seed           *domain.Seed
 	now            func() time.Time
 	idMu           sync.RWMutex
@@ -118,6 +121,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	kf := DefaultKeyFailureLimit
+	if cfg.KeyFailures != nil {
+		kf = *cfg.KeyFailures
+	}
+	s.keyGuard = newKeyGuard(kf)
 	var err error
 	if s.signer, err = loadSigner(ctx, s.store); err != nil {
 		return nil, err

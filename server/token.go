@@ -72,7 +72,7 @@ func (s *Server) token(c echo.Context) error {
 	if key == "" {
 		return s.iamFail(c, http.StatusBadRequest, "BXNIM0109E", "Property missing or empty. Property name: 'apikey'.")
 	}
-	p, err := s.store.PrincipalByAPIKey(r.Context(), key)
+	p, err := s.lookUpAPIKey(r.Context(), stateOf(c), key)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return s.iamFail(c, http.StatusBadRequest, "BXNIM0415E", "Provided API key could not be found.")
 	}

@@ -60,11 +60,11 @@ func TestOperationsAreThePagesFive(t *testing.T) {
 		method, path, iam, tag string
 		codes                  []string
 	}{
-		"get_instance":                   {"GET", "/v1/instance", "quantum-computing.instance.read", "Instances", []string{"200", "400", "401", "403", "404", "500"}},
-		"get_instance_configuration":     {"GET", "/v1/instances/configuration", "quantum-computing.instance.configuration.read", "Instances", []string{"200", "400", "401", "403", "404", "500"}},
-		"replace_instance_configuration": {"PUT", "/v1/instances/configuration", "quantum-computing.instance.configuration.update", "Instances", []string{"204", "400", "401", "403", "404", "409", "413", "500"}},
-		"get_usage":                      {"GET", "/v1/instances/usage", "quantum-computing.instance-usage.read", "Instances", []string{"200", "400", "401", "403", "404", "500"}},
-		"get_account":                    {"GET", "/v1/accounts/{id}", "quantum-computing.account-configuration.read", "Accounts", []string{"200", "400", "401", "404", "500"}},
+		"get_instance":                   {"GET", "/v1/instance", "quantum-computing.instance.read", "Instances", []string{"200", "400", "401", "403", "404", "429", "500", "503"}},
+		"get_instance_configuration":     {"GET", "/v1/instances/configuration", "quantum-computing.instance.configuration.read", "Instances", []string{"200", "400", "401", "403", "404", "429", "500", "503"}},
+		"replace_instance_configuration": {"PUT", "/v1/instances/configuration", "quantum-computing.instance.configuration.update", "Instances", []string{"204", "400", "401", "403", "404", "409", "413", "429", "500", "503"}},
+		"get_usage":                      {"GET", "/v1/instances/usage", "quantum-computing.instance-usage.read", "Instances", []string{"200", "400", "401", "403", "404", "429", "500", "503"}},
+		"get_account":                    {"GET", "/v1/accounts/{id}", "quantum-computing.account-configuration.read", "Accounts", []string{"200", "400", "401", "404", "429", "500", "503"}},
 	}
 	if len(d.Operations) != len(want) {
 		t.Fatalf("document has %d operations, want %d", len(d.Operations), len(want))
@@ -92,6 +92,12 @@ func TestOperationsAreThePagesFive(t *testing.T) {
 		sort.Strings(codes)
 		if !reflect.DeepEqual(codes, w.codes) {
 			t.Errorf("%s: status codes %v, want %v", id, codes, w.codes)
+		}
+		// Any IBM Cloud API may answer 429 and 503 (the API Handbook), with Retry-After.
+		for _, c := range []string{"429", "503"} {
+			if r := op.Operation.Responses.Value(c); r == nil || r.Value.Headers["Retry-After"] == nil {
+				t.Errorf("%s: %s does not declare Retry-After", id, c)
+			}
 		}
 	}
 }

@@ -170,7 +170,7 @@ func TestRunFlagsEnvAndShutdown(t *testing.T) {
 		t.Fatalf("no JSON log of the shutdown: %s", stderr.String())
 	}
 
-	for _, args := range [][]string{{"--log-format", "xml"}, {"extra"}, {"--default-active-ttl", "99999"}, {"--token-leeway", "-1s"}, {"--trusted-proxies", "10.0.0.0/33"}, {"--trusted-proxies", "nonsense"}, {"--public-url", "qr.example.com"}, {"--public-url", "https://qr.example.com/api"}} {
+	for _, args := range [][]string{{"--log-format", "xml"}, {"extra"}, {"--default-active-ttl", "99999"}, {"--token-leeway", "-1s"}, {"--trusted-proxies", "10.0.0.0/33"}, {"--trusted-proxies", "nonsense"}, {"--public-url", "qr.example.com"}, {"--public-url", "https://qr.example.com/api"}, {"--apikey-failure-burst", "-1"}, {"--apikey-failure-every", "0s"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard, nil)
 		if err == nil || exitCode(err) != 2 {
 			t.Errorf("%v: %v (exit %d), want a usage error", args, err, exitCode(err))

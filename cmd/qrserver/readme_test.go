@@ -46,6 +46,19 @@ func TestReadmeCurlLines(t *testing.T) {
 			t.Errorf("README script output lacks %s:\n%s", want, out)
 		}
 	}
+
+	// A wrong key stops the script at the token, with IAM's message, instead of leaving
+	// IAM's error in $TOKEN for the next call to answer a bare 401.
+	const demoKey = "apikey=qrdemo-admin-key-0123456789abcdefghijklmnop"
+	if !strings.Contains(script, demoKey) {
+		t.Fatal("the README's token line does not use the demo admin key")
+	}
+	wrong := strings.Replace(script, demoKey, "apikey=qrdemo-mistyped-key", 1)
+	out, err = exec.Command("bash", "-euo", "pipefail", "-c", wrong).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no token: ") || !strings.Contains(string(out), "Provided API key could not be found") ||
+		strings.Contains(string(out), "plan_id") {
+		t.Errorf("README script with a wrong key: %v, want it to stop at the token with IAM's message:\n%s", err, out)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -61,6 +61,7 @@ type options struct {
 	trustedProxies    string
 	proxies           []*net.IPNet // trustedProxies, parsed
 	publicURL         string
+	keyFailures       server.KeyFailureLimit
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -101,6 +102,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	env["audit-keep"] = "QRSERVER_AUDIT_KEEP"
 	str(&o.publicURL, "public-url", "QRSERVER_PUBLIC_URL", "", "this server's origin as readers reach it (e.g. https://qr.example.com behind a proxy), listed first among the servers of /openapi.json for the docs' Try it out; default: the request's host")
 	str(&o.trustedProxies, "trusted-proxies", "QRSERVER_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For gives the caller's address (logs, audit events); none: the socket's address")
+	fs.IntVar(&o.keyFailures.Burst, "apikey-failure-burst", server.DefaultKeyFailureLimit.Burst, "failed API-key attempts one caller address may make at once (at /identity/token or in Authorization: apikey) before it is answered 429; 0 for no limit (env QRSERVER_APIKEY_FAILURE_BURST)")
+	env["apikey-failure-burst"] = "QRSERVER_APIKEY_FAILURE_BURST"
+	fs.DurationVar(&o.keyFailures.Every, "apikey-failure-every", server.DefaultKeyFailureLimit.Every, "after the burst, one more failed API-key attempt is allowed per this interval (env QRSERVER_APIKEY_FAILURE_EVERY)")
+	env["apikey-failure-every"] = "QRSERVER_APIKEY_FAILURE_EVERY"
 	str(&o.cpuProfile, "cpuprofile", "QRSERVER_CPUPROFILE", "", "write a CPU profile (pprof) to this file until shutdown")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: qrserver [flags]\n\nThe reference server of the Qiskit Runtime Instances and Accounts API.\n\nFlags:\n")
@@ -132,6 +137,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	var err error
 	if o.proxies, err = parseCIDRs(o.trustedProxies); err != nil {
 		return nil, usageError{err}
+	}
+	if o.keyFailures.Burst < 0 || o.keyFailures.Every <= 0 {
+		return nil, usageError{errors.New("--apikey-failure-burst cannot be negative, and --apikey-failure-every must be positive")}
 	}
 	if o.tokenLeeway < 0 {
 		return nil, usageError{errors.New("--token-leeway cannot be negative")}
@@ -243,7 +251,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		audit = f
 	}
 	srv, err := server.New(ctx, server.Config{
-		TrustedProxies: o.proxies, PublicURL: o.publicURL,
+		TrustedProxies: o.proxies, PublicURL: o.publicURL, KeyFailures: &o.keyFailures,
 		Store: store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
 		TokenTTL: o.tokenTTL, TokenLeeway: &o.tokenLeeway, AdminToken: o.adminToken, Seed: sd,
 		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},
