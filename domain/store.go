@@ -41,9 +41,10 @@ type Store interface {
 	AppendAudit(ctx context.Context, events [][]byte) error
 	// PruneAudit drops the oldest audit events, keeping at least the newest keep.
 	PruneAudit(ctx context.Context, keep int) error
-	// AuditEvents lists the kept audit events, oldest first. The store does not read
-	// them: what they mean, and filtering by it, is the server's.
-	AuditEvents(ctx context.Context) ([][]byte, error)
+	// AuditEvents reads one page of the kept audit events, oldest first, from the query's
+	// cursor on, filtered by its Match, reading no further than the page needs
+	// (PageAudit). The store does not read the events: what they mean is the server's.
+	AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, error)
 
 	// Load replaces accounts, instances, principals, API keys and policies with the
 	// seed's, in one transaction. Audit events and the signing key are kept.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/qrapi/qrapi/domain"
 )
 
 // AppendAudit keeps a batch of audit events as one row of JSON lines. The advisory lock
@@ -40,20 +42,21 @@ func (s *Store) PruneAudit(ctx context.Context, keep int) error {
 	return nil
 }
 
-// AuditEvents returns every kept audit event, oldest first.
-func (s *Store) AuditEvents(ctx context.Context) ([][]byte, error) {
-	rows, err := s.pool.Query(ctx, `SELECT events FROM audit_batches ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list audit events: %w", err)
-	}
-	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var blob []byte
-		if err := rows.Scan(&blob); err != nil {
+// AuditEvents reads one page of the kept audit events (domain.PageAudit).
+func (s *Store) AuditEvents(ctx context.Context, q domain.AuditQuery) (domain.AuditPage, error) {
+	page, err := domain.PageAudit(q, func(after int64, n int) ([]domain.AuditBatch, error) {
+		rows, err := s.pool.Query(ctx, `SELECT last_seq, events FROM audit_batches WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`, after, n)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, bytes.Split(blob, []byte{'\n'})...)
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.AuditBatch, error) {
+			var b domain.AuditBatch
+			err := r.Scan(&b.LastSeq, &b.Events)
+			return b, err
+		})
+	})
+	if err != nil && domain.ErrorCode(err) == domain.EINTERNAL {
+		err = fmt.Errorf("postgres: list audit events: %w", err)
 	}
-	return out, rows.Err()
+	return page, err
 }

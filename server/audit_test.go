@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/server"
 )
 
@@ -120,12 +121,12 @@ func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 
 	// No token and no API key anywhere a person or a log shipper can read.
 	h.srv.FlushAudit()
-	stored, err := h.store.AuditEvents(t.Context())
-	if err != nil || len(stored) != len(calls) {
-		t.Fatalf("kept audit events: %d, %v", len(stored), err)
+	stored, err := h.store.AuditEvents(t.Context(), domain.AuditQuery{Limit: 1000})
+	if err != nil || len(stored.Events) != len(calls) {
+		t.Fatalf("kept audit events: %d, %v", len(stored.Events), err)
 	}
 	var keptJSON strings.Builder
-	for _, r := range stored {
+	for _, r := range stored.Events {
 		keptJSON.Write(r)
 	}
 	everything := h.logs.String() + h.audit.String() + strings.Join(bodies, "") + keptJSON.String()

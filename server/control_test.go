@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -213,5 +214,67 @@ func TestAuditRetention(t *testing.T) {
 	}
 	if n := strings.Count(h.audit.String(), "\n"); n != 12 {
 		t.Fatalf("the sink has %d events, want all 12", n)
+	}
+}
+
+// The audit listing pages: each full page's next_cursor starts the next one, filters apply
+// before the limit, the pages together are the whole filtered list once, and a cursor this
+// server did not give is a 400 naming it.
+func TestAuditEventsPageWithACursor(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	admin := h.token(keyAdmin)
+	for i := range 7 {
+		crn := crnA1
+		if i%2 == 1 {
+			crn = crnB1 // another account's instance: a 403, outcome failure
+		}
+		h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crn}, "")
+		h.srv.FlushAudit() // batches of one and two events, so pages cut across batches
+	}
+	cc := h.control(t)
+	var traces []string
+	var cursor *string
+	limit := int32(2)
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("the cursor never ends")
+		}
+		lr, err := cc.ListAuditEventsWithResponse(ctx, &control.ListAuditEventsParams{Limit: &limit, Cursor: cursor})
+		if err != nil || lr.StatusCode() != 200 {
+			t.Fatalf("page %d: %v %s", pages, err, lr.Body)
+		}
+		for _, ev := range lr.JSON200.Events {
+			traces = append(traces, ev.CorrelationId)
+		}
+		if lr.JSON200.NextCursor == nil {
+			if len(lr.JSON200.Events) == int(limit) {
+				t.Fatalf("a full page without next_cursor: %s", lr.Body)
+			}
+			break
+		}
+		cursor = lr.JSON200.NextCursor
+	}
+	all, _ := cc.ListAuditEventsWithResponse(ctx, nil)
+	var want []string
+	for _, ev := range all.JSON200.Events {
+		want = append(want, ev.CorrelationId)
+	}
+	if len(want) != 7 || !slices.Equal(traces, want) {
+		t.Fatalf("paged by 2: %q, want the 7 of one listing %q", traces, want)
+	}
+	// Filtered: the 3 failures, 2 then 1.
+	failure := control.ListAuditEventsParamsOutcome("failure")
+	p1, _ := cc.ListAuditEventsWithResponse(ctx, &control.ListAuditEventsParams{Outcome: &failure, Limit: &limit})
+	if p1.StatusCode() != 200 || len(p1.JSON200.Events) != 2 || p1.JSON200.NextCursor == nil {
+		t.Fatalf("failures, page 1: %s", p1.Body)
+	}
+	p2, _ := cc.ListAuditEventsWithResponse(ctx, &control.ListAuditEventsParams{Outcome: &failure, Limit: &limit, Cursor: p1.JSON200.NextCursor})
+	if p2.StatusCode() != 200 || len(p2.JSON200.Events) != 1 || p2.JSON200.NextCursor != nil || p2.JSON200.Events[0].Outcome != "failure" {
+		t.Fatalf("failures, page 2: %s", p2.Body)
+	}
+	resp, b := h.do("GET", "/control/v1/audit-events?cursor=abc", testAdminToken, nil, "")
+	if ec := checkError(t, resp, b, 400, ""); ec.Errors[0].Target == nil || ec.Errors[0].Target.Name != "cursor" {
+		t.Fatalf("a bad cursor: %s", b)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+
+	"github.com/qrapi/qrapi/domain"
 )
 
 // AppendAudit keeps audit events as one row of JSON lines: one insert for the whole
@@ -36,20 +38,26 @@ func (s *Store) PruneAudit(ctx context.Context, keep int) error {
 	return nil
 }
 
-// AuditEvents returns every kept audit event, oldest first.
-func (s *Store) AuditEvents(ctx context.Context) ([][]byte, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT events FROM audit_batches ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list audit events: %w", err)
-	}
-	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var blob []byte
-		if err := rows.Scan(&blob); err != nil {
+// AuditEvents reads one page of the kept audit events (domain.PageAudit).
+func (s *Store) AuditEvents(ctx context.Context, q domain.AuditQuery) (domain.AuditPage, error) {
+	page, err := domain.PageAudit(q, func(after int64, n int) ([]domain.AuditBatch, error) {
+		rows, err := s.read.QueryContext(ctx, `SELECT last_seq, events FROM audit_batches WHERE last_seq > ? ORDER BY last_seq LIMIT ?`, after, n)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, bytes.Split(blob, []byte{'\n'})...)
+		defer rows.Close()
+		var out []domain.AuditBatch
+		for rows.Next() {
+			var b domain.AuditBatch
+			if err := rows.Scan(&b.LastSeq, &b.Events); err != nil {
+				return nil, err
+			}
+			out = append(out, b)
+		}
+		return out, rows.Err()
+	})
+	if err != nil && domain.ErrorCode(err) == domain.EINTERNAL {
+		err = fmt.Errorf("sqlite: list audit events: %w", err)
 	}
-	return out, rows.Err()
+	return page, err
 }

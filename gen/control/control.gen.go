@@ -79,6 +79,9 @@ type AuditEventOutcome string
 // AuditEventList defines model for AuditEventList.
 type AuditEventList struct {
 	Events []AuditEvent `json:"events"`
+
+	// NextCursor Present when the page is full: pass it as `cursor` for the next page (which may be empty). Absent when the kept events ended before the page did.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // ErrorContainer defines model for ErrorContainer.
@@ -151,6 +154,9 @@ type ListAuditEventsParams struct {
 	CorrelationId *string    `form:"correlation_id,omitempty" json:"correlation_id,omitempty"`
 	Since         *time.Time `form:"since,omitempty" json:"since,omitempty"`
 	Limit         *int32     `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor A next_cursor: the page after the one that gave it.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListAuditEventsParamsOutcome defines parameters for ListAuditEvents.
@@ -421,7 +427,7 @@ type ClientInterface interface {
 
 	// ListAuditEvents List audit events
 	//
-	// Lists the audit events the server emitted, oldest first, filtered.
+	// Lists the audit events the server emitted, oldest first, filtered, one page at a time: a full page carries `next_cursor`, which `cursor` takes to read the next one.
 	//
 	// Corresponds with GET /v1/audit-events (the `ListAuditEvents` operationId).
 	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -490,7 +496,7 @@ type ClientInterface interface {
 
 // ListAuditEvents List audit events
 //
-// Lists the audit events the server emitted, oldest first, filtered.
+// Lists the audit events the server emitted, oldest first, filtered, one page at a time: a full page carries `next_cursor`, which `cursor` takes to read the next one.
 //
 // Corresponds with GET /v1/audit-events (the `ListAuditEvents` operationId).
 func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -748,6 +754,18 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 
 		}
 
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -955,7 +973,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListAuditEventsWithResponse List audit events
 	//
-	// Lists the audit events the server emitted, oldest first, filtered.
+	// Lists the audit events the server emitted, oldest first, filtered, one page at a time: a full page carries `next_cursor`, which `cursor` takes to read the next one.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1324,7 +1342,7 @@ func (r AdvanceUsagePeriodResponse) ContentType() string {
 
 // ListAuditEventsWithResponse List audit events
 //
-// Lists the audit events the server emitted, oldest first, filtered.
+// Lists the audit events the server emitted, oldest first, filtered, one page at a time: a full page carries `next_cursor`, which `cursor` takes to read the next one.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -1743,6 +1761,13 @@ func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -2364,38 +2389,40 @@ func (sh *strictHandler) AdvanceUsagePeriod(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1Fhtb9s4Ev4rBO+AJoAsvyS72/M3N1fgAnT3iqT7qQlcRhxbbCVSS47segv/98OQkizZspP02mL3my2J",
-	"M8+8P8MvPDF5YTRodHz6hVtwhdEO/J/X1hpLPxKjETTST1EUmUoEKqOHH53R9MwlKeSCfv3TwoJP+T+G",
-	"O6nD8NYNvbQro1EoDZZvt9uIS3CJVQVJ41M+0wzoo4gpzTCF8I8l9RlmFv7x9atf2eztNfuP0PLBmE8x",
-	"J1mVHoIxK6XC16saspSKNIjsrTUFWFRkHtoSegCQ7KvMlJLNElQrhRv2zorkE1gGJDBiwnkQDuwKLFtb",
-	"g8AUMjRMoWOCVLPMLGMe8aKl7wsXSVDzheOmAD7lDq3SS76NeGKshcx79Vr2fuGVv1M59L5VWqESGKJ1",
-	"yt7qpHn4CAnSyRycE8t+qabExASNoMucT99zVyYJOMcjvhAqKy3w++jwoAVRpcazsDhYgVW46QWDwi4B",
-	"nynTY/mjVBYkoa8isLOs7df9KLS92qi/74G9y7Y3ynmE3bh7Ff6XQsjdY3XSSt5to01YKzYH9lSS+0Dt",
-	"VdshKHrfBdX9IDGyPytOZUxuLMyVXphHQthVpcWRtA4PDl5sH4uzx75D2uefXOnrYPh438kRdyiwdPM9",
-	"FyiNsKTOFXG0IjmCrI0jfBbVzu7Dca0dCp3ADSXEvmNU9ZJ+dzvVuxRY/faFY1c3v1G/ycXnN6CXmPLp",
-	"T+OJN7L+P44ewdroOoXyFgXCaZw9vSm8nGcqVz76C2NzgXzKpSkfMnJQdUiX+UNwcJEJPVf9rbCkoM4T",
-	"o12Zg5w7SIyW7omCw2EP5atOFmCV8bhElv13wafvT1fz2/D99j7iuswyQcJ9rzrq/53xR03tC9HbBthe",
-	"oWs5x2pu7KwUCAMMXe/Avw6FxWed2TOlJSDa6e8D/TvZF5D/XshHc+ub1wDhdoCNh4OShSgz5NOFyNxu",
-	"pDwYk4HQPzYTOpqOOvAGEmPlD3ddq3y60m/DC1Z7NWJCSpBEkYg5JaW1oJEFs0jxYfXl4rPKiXJMxpe/",
-	"XL68+PnyF48nPBwdlOdxFx6vmWBCSYzjlmIUnDaTudKvQNgwNQ/9JugDhuYT6A4RFI75xAfJ1gpTdjYY",
-	"+E8H/tNzstOngk+mIL+BlCIWgRHXw/NQL9FgazLPfCsibGEBFnTSgDhLcjn8w4Z/5zG7RqYc0wZZISzS",
-	"setXv75wJGPKFN7pDNCxJFMUDwRHBFZLJiE3jkmrVtAy8YU3EMFTYLVgH82DY1ZoZiyjCmeFcA5kdKdJ",
-	"hgUh/eHAiANVIaIMuUIEWYPzsiUrtQTLhpWRw9WYGZ1t2DoNXr7TlYVqz8tCdwJy9qHj9Q/nEVunKklJ",
-	"v92wRGQZy0uHzIGWd1o49mFWYmqs+tPzvikLoWd35Wh0kbRE+wfwIb4j/pipBLSDHXnhs0IkKbBJPKKy",
-	"tVkVVDcdDtfrdSz869jY5bA664Zvrq9e/3b7ejCJR3GKeeaJhUJqC7yOYTvqPOIrsC5kxDgexSNP0gvQ",
-	"olB8yi/iUXxB40Ng6lN5uBoPvfcHOwpaEbBuehFvdYfBamV3FbSImUyCQ7ZQ1mHEFipDsOCLmDpPs8Hw",
-	"TDmce2nzSjkBsyIHBOKd76k9kaEl2A2Pajc2DH23U7a60uSnn3tmT7+kHcXfiXrOFkNy+5pmtRIw5Y3u",
-	"09xeG55lxqG6wJipP7MzY5kYVmmZJKbUyJQMWXl+DErFuI/g8E3+ie5s7UaBmvRKHE9ePlmiU1WDbgQ9",
-	"jWr0Swvksi2tmePj0ag1YpTGi0l7woxH9L6ZLbtJ1/B9Gtmdi5HJaPTNrkX2tseeaxFKhFxgkiq9rEoz",
-	"psq/DCj6hDdow61L+Hr85K9pMpZ5Luymag6dvuC34SXVML8K3Ynf0xFqN55OeSZiXE+juYEiEwmE1rJO",
-	"TQZhpIReHvoNyFNjNWazdosSFtgnKPCwAQVi56Xzg/Bd9o/YgEW5BskLx8RSKB0/14P09b++zt83BLzm",
-	"SgTilL/LehXv9/dMtmgYq6gQyRa6zf9qRualVbysnvKC5jyN+T4XE++cBwyBgIHDV0Zuvll1tPnttsvy",
-	"PHX+joXZ3XmP1GXLiSF5xALB+tAFZ1L+Bj/RlPyuVUtfX35tzhHCXabUIT2dd4PdClSUp6q9m23tLGNn",
-	"tAtNmTY68MqFsawQm4Fwg40pB0vDaBt258RLo9AmuitbxP4Ea8D529f9VD/MWTra2aq+Y952Ftu/WfYm",
-	"qdBL+Otm7C31yKbKmlg+KWGHQq7qvbi/b97SxAljoOUjDZ/3e2S1iDmRA8s8CYqYVcsU266sumtIcS3r",
-	"hMWw1HUS1teAX3oEy43GlDQIXwMMehO6suVHJHX7rvJvkc5K+66gYd1cNvyF8vn/4AizEPQnVkDrosMv",
-	"Xp0rjvf3RG8D2wp72aFjM5OI7OC2Ie5sutPhcDz5hbbSeDx9OXo5qnd5f+NVodoX/u/mimFfeB3DeEfx",
-	"rxp52/8FAAD//w==",
+	"1Fhdbxu30v4rBN8CsYHVSrLdxtWd4jfAMZD2GHZ6ZfvI9HIkMd4lt+SsHNXwfz8Ycj+llWLnJEF7tx/k",
+	"fD4zfIZPPDFZbjRodHzyxC243GgH/uW9tcbSQ2I0gkZ6FHmeqkSgMnr4yRlN31yyhEzQ008W5nzC/2/Y",
+	"SB2Gv27opZ0ZjUJpsPz5+TniElxiVU7S+IRPNQNaFDGlGS4hvLGk2sPM3H8+f/cbm16cs38JLe+NeYg5",
+	"ySr1kBnTQip8v6pMllKRBpFeWJODRUXuoS2gxwCSfZaaQrJpgmqlcM0+WpE8gGVAAiMmnDfCgV2BZY/W",
+	"IDCFDA1T6Jgg1Sw1i5hHPG/pe+IiCWqeOK5z4BPu0Cq94M8RT4y1kPqonsveFV75R5VB71+lFSqBIVv7",
+	"/C13mvtPkCDtzMA5seiXagpMTNAIusj45Jq7IknAOR7xuVBpYYHfRtsbLYgSGq+yxcEKrMJ1rzEo7ALw",
+	"lTK9LX8WyoIk68sMNJ6147qZhXZUa/W3PWY3aPugnLewm3evwj8phMx9qU5a4H2utQlrxZreNXzGWVJY",
+	"F3Ldxe+FBQca2eMSQgHlYgFMOTYv0nTCcuEcQVU4dhdE3LG5sX4lyQ3LDx6XKlmyTKzZPTDIclwfxmx6",
+	"35X8ADmGinAMtATJ7mFuLDRqpZJUAxuJ3MhIGZu+sG70i+2w0v9uWLsLEiP7cb0P85mxMFN6br4Awq4q",
+	"LXYUZvjw1BOF/Uj1tjeW9sUnU/o8OD7eholDgYWbbYRAaYQF9d6IoxXJDsvadoRlURXsPjvOtUOhE7gk",
+	"SG8GRpU/t7H6cQms+vvGsbPL3wktmfj8AfQCl3zy8/jIO1m9j7+EpVrXPiuvUCDst7Onu4afs1Rlymd/",
+	"bmwmkE+4NMV9Cg3MdZHdhwDnqdAz1d/MC0rqLDHaFRnImYPEaOleKDhs9qZ81c4crDLeLpGm/57zyfX+",
+	"fnQR1j/fRlwXaSpIuO+2O+PfOL/T1b4UXdSGbRS6ljMsT77GS4EwwNC3t+LrUFh81Z4NV1oCokZ/n9F/",
+	"kH/B8j9y+UVsffMaILsdYB3hoGQuihT5ZC5S1xyK98akIPSPRUJH084AXkJirPzhoWuVT1f6VfjBqqhG",
+	"TEg649D48y0prKXTMLhFirerLxOfVUak6Wh88vbk9PiXk7fenvBxtFWeu0O4u2aCCwVxpivKUQjaVGZK",
+	"vwNhwfbHTdAChuahPMsrKisc88AHyR4VLtnBYOCXDvzSQ/LTQ8GDKcivTVoi5oHTV4fntl4i8taknruX",
+	"VN7CHCzopDbiIMnk8E8b3g5jdo7EX7QhcmKRtp2/++2NIxkTpvBGp4COJamifCA4ouBaMgmZcUxatYKW",
+	"i2+8gwiexKs5+2TuHbNCMyJBKgPPkEBGN5pkWBDSbw6cviQ79JQpRJCVcV62ZIWWYNmwdHK4GjOj03XN",
+	"mG506aHaiLLQnYQc3HWifncYsUDIiByvWSLSlGWFQ+ZAyxtNXG5a4NJY9ZdnrhMWUs9uitHoOGmJ9h/g",
+	"Lr4hBpyqBLSDhrzwaS6SJbCjeERla9MyqW4yHD4+PsbC/46NXQzLvW744fzs/e9X7wdH8SheYpZ6YqGQ",
+	"2gKvctjOOo/4CqwLiBjHo3jkx4wctMgVn/DjeBQf0/EhcOmhPFyNhz76g4ZElwSsCy9i3m47WS10l0mL",
+	"mEklOGRzZR1GbK5SBOu/65K4CmTCw2HChGfO4XMirFXg2F2Lgt9Vyan5NIoHcNQnavR4Zm00UPlQb6un",
+	"PJ4qhzNv76x0j1y3IgMEYrbX1AAplAXYNY+qRNVTTDN3t/re0c+/9Jxu/ZKaMagR9ZpJj+T2teVybGJh",
+	"AujT3B6tXuXGtrrAyekEYAfGMjEsgZ8kptDIlAy4P9xlSsnpd9jhj5EXhrM1Pwby0ytxfHT6YolOlUdA",
+	"LehlZKZfWqCvbWk1UxiPRq1DTGk8PmqfYeMR/a9Pr+YsrSeK7dxMWatQJs1cKOYIYeakisOlQLYQK2AK",
+	"d2WoHHfbhucCESyt/c/1aPDr7dM4Gp8+/9QTi9uoe6l1NBp9syutjcm/50qLAJoJTJZKL8qmFFPPOwlW",
+	"9AmvrQ03ZmH1+MWriRMUWSbsumyLnY7obzIW1Fv4WejL/Ja2UKP1RNIH17ieFnsJeSoSCE31cWlSCIdp",
+	"OMVCpwW5j1DEbNpuzsKGa4TtxhgorZfOt9J30k8ugi3K1Za8cUwshNLxayNIq3/9unhfkuEVSyQj9sW7",
+	"qC4h+uM9lS0CykoSSLKFbjPfiot6aSUjrfiNIIZDBKcvxMS4Z8GGQD3B4Tsj19+sOtrM/rnLb/3Q8B0L",
+	"szvt76jLVhADeJrOFIJJ+A1xAvmdq5ZWn3wt5sjCBilVSvfjbtAMf3mxr9q7aGujjB1of62ojQ6Mem4s",
+	"y8V6INxgbYrBwrA8FdodEiOPQpvoDqsR+wusAedvzjehvo1Z2tqZJ78jbjsj/T8MvclS6AX8fRF7RT2y",
+	"rrI6ly8C7FDIVXUj0N83r+jECcdAK0aehXd7ZDmCOpEBSz05i5hViyW2Q1l21wBxLSvAYhhnO4D1NeDH",
+	"PcEyo3FJGoSvAQa9gC59+RGgbt/S/iPgrLTvChoe62uWvxGe/weOMA1Jf2EFtK54/EDYudy5viV6G9hW",
+	"mBe3A5uaRKRb9yxxZ8afDIfjo7c0j8fjyenodFTdYvi7vtKqTeH/X1+ubAqvchg3FP6slvf83wAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

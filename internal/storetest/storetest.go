@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -364,7 +365,7 @@ func testLoadReplaces(t *testing.T, e Engine) {
 		t.Fatalf("the new seed's instance: %+v %v", in, err)
 	}
 	key2, _ := setting(s)
-	events, _ := s.AuditEvents(ctx)
+	events := listAudit(t, s)
 	if !slices.Equal(key, key2) || len(events) != 1 {
 		t.Fatalf("Load dropped the signing key or the audit events (%d events)", len(events))
 	}
@@ -372,8 +373,11 @@ func testLoadReplaces(t *testing.T, e Engine) {
 
 func testAudit(t *testing.T, e Engine) {
 	s, _ := open(t, e)
-	if ev, err := s.AuditEvents(ctx); err != nil || len(ev) != 0 {
-		t.Fatalf("a new store's events: %v %v", ev, err)
+	if page, err := s.AuditEvents(ctx, domain.AuditQuery{Limit: 10}); err != nil || len(page.Events) != 0 || page.Next != 0 {
+		t.Fatalf("a new store's events: %+v %v", page, err)
+	}
+	if _, err := s.AuditEvents(ctx, domain.AuditQuery{}); domain.ErrorCode(err) != domain.EINVALID {
+		t.Fatalf("no limit: %v, want %s", err, domain.EINVALID)
 	}
 	if err := s.AppendAudit(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -394,7 +398,38 @@ func testAudit(t *testing.T, e Engine) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("events:\n got %q\nwant %q", got, want)
 	}
-	// 15 events in batches of 1..5; keeping 7 keeps the last two batches (9 events).
+	// Pages of 4 cut batches in the middle; each full page's cursor starts the next one.
+	var paged []string
+	var after int64
+	for range 10 {
+		page, err := s.AuditEvents(ctx, domain.AuditQuery{After: after, Limit: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paged = append(paged, strs(page.Events)...)
+		if page.Next == 0 {
+			if len(page.Events) == 4 {
+				t.Fatal("a full page without a cursor")
+			}
+			break
+		}
+		after = page.Next
+	}
+	if !slices.Equal(paged, want) {
+		t.Fatalf("paged by 4:\n got %q\nwant %q", paged, want)
+	}
+	// The filter is applied before the limit: two pages of batch 4's events.
+	inBatch4 := func(ev []byte) bool { return strings.HasPrefix(string(ev), `{"batch":4,`) }
+	page, err := s.AuditEvents(ctx, domain.AuditQuery{Limit: 3, Match: inBatch4})
+	if err != nil || !slices.Equal(strs(page.Events), want[10:13]) || page.Next == 0 {
+		t.Fatalf("batch 4, first 3: %q next %d %v", strs(page.Events), page.Next, err)
+	}
+	page, err = s.AuditEvents(ctx, domain.AuditQuery{After: page.Next, Limit: 3, Match: inBatch4})
+	if err != nil || !slices.Equal(strs(page.Events), want[13:15]) || page.Next != 0 {
+		t.Fatalf("batch 4, the rest: %q next %d %v", strs(page.Events), page.Next, err)
+	}
+	// 15 events in batches of 1..5; keeping 7 keeps the last two batches (9 events). A
+	// cursor into what was pruned starts at the oldest kept.
 	if err := s.PruneAudit(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -402,14 +437,31 @@ func testAudit(t *testing.T, e Engine) {
 	if !slices.Equal(got, want[6:]) {
 		t.Fatalf("after pruning to 7:\n got %q\nwant %q", got, want[6:])
 	}
+	if page, err := s.AuditEvents(ctx, domain.AuditQuery{After: 2, Limit: 1}); err != nil || !slices.Equal(strs(page.Events), want[6:7]) {
+		t.Fatalf("a pruned cursor: %q %v", strs(page.Events), err)
+	}
+	// Many batches: a page reads on past the store's first read.
+	for i := range 70 {
+		if err := s.AppendAudit(ctx, [][]byte{fmt.Appendf(nil, `{"many":%d}`, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := listAudit(t, s); len(got) != 9+70 || got[len(got)-1] != `{"many":69}` {
+		t.Fatalf("after 70 more batches: %d events, last %q", len(got), got[len(got)-1])
+	}
 }
 
+// listAudit reads every kept event in one page.
 func listAudit(t *testing.T, s domain.Store) []string {
 	t.Helper()
-	raw, err := s.AuditEvents(ctx)
+	page, err := s.AuditEvents(ctx, domain.AuditQuery{Limit: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return strs(page.Events)
+}
+
+func strs(raw [][]byte) []string {
 	out := make([]string, len(raw))
 	for i, r := range raw {
 		out[i] = string(r)
