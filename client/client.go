@@ -273,7 +273,7 @@ func (c *Client) editor(k *call) gen.RequestEditorFn {
 			r.Header.Set("User-Agent", c.userAgent)
 		}
 		if err := c.auth.Authenticate(r); err != nil {
-			return fmt.Errorf("client: authenticate: %w", err)
+			return authError(err)
 		}
 		return nil
 	}

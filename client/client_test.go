@@ -105,7 +105,11 @@ func TestEveryMethodAgainstTheReferenceServer(t *testing.T) {
 	}
 	// A wrong API key fails at IAM, before any call.
 	wrong := newClient(t, rs, client.WithAPIKey("nobody-has-this-key-0000"))
-	if _, err := wrong.Instance(ctx); err == nil || !strings.Contains(err.Error(), "API key could not be found") {
+	_, err = wrong.Instance(ctx)
+	var ae *client.AuthError
+	if !errors.As(err, &ae) || ae.Answer == nil || ae.Answer.StatusCode != 400 || ae.Answer.Code() != "BXNIM0415E" || ae.Answer.Trace == "" ||
+		!errors.Is(err, client.ErrAuthentication) || strings.Count(err.Error(), "\n") != 0 ||
+		err.Error() != "client: authenticate: 400 Bad Request: BXNIM0415E: Provided API key could not be found. (trace "+ae.Answer.Trace+")" {
 		t.Errorf("wrong API key: %v", err)
 	}
 }

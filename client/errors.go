@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/IBM/go-sdk-core/v5/core"
 )
 
 // Sentinel errors that errors.Is matches against an *Error by its status.
@@ -17,6 +19,9 @@ var (
 	ErrConflict     = errors.New("conflict")
 	ErrTooLarge     = errors.New("request too large")
 	ErrServer       = errors.New("server error")
+	// ErrAuthentication matches a failure to get an access token from IAM (a wrong API key,
+	// IAM unreachable); an answer of IAM's is also an *Error with its status and code.
+	ErrAuthentication = errors.New("authentication failed")
 )
 
 // ErrorItem is one entry of the API's error container.
@@ -108,4 +113,64 @@ func newError(resp *http.Response, body []byte) *Error {
 		}
 	}
 	return e
+}
+
+// AuthError is a failure to authenticate a call: IAM's answer when there was one (Answer,
+// with IAM's errorCode and errorMessage as its one ErrorItem), else the cause.
+type AuthError struct {
+	Answer *Error // nil if IAM did not answer
+	Err    error
+}
+
+// Error is one line, as the API's errors: "client: authenticate: 400 Bad Request:
+// BXNIM0415E: Provided API key could not be found. (trace …)".
+func (e *AuthError) Error() string {
+	if e.Answer != nil {
+		return "client: authenticate: " + e.Answer.Error()
+	}
+	return "client: authenticate: " + e.Err.Error()
+}
+
+// Unwrap gives ErrAuthentication, IAM's answer as an *Error, and the cause.
+func (e *AuthError) Unwrap() []error {
+	out := []error{ErrAuthentication, e.Err}
+	if e.Answer != nil {
+		out = append(out, e.Answer)
+	}
+	return out
+}
+
+// authError reads IAM's answer out of a go-sdk-core authentication failure.
+func authError(err error) error {
+	ae := &AuthError{Err: err}
+	var prob *core.AuthenticationError
+	if errors.As(err, &prob) && prob.HTTPProblem != nil && prob.Response != nil && prob.Response.StatusCode != 0 {
+		r := prob.Response
+		body := r.RawResult
+		if body == nil && r.Result != nil { // a JSON answer, which the core decoded into a map
+			body, _ = json.Marshal(r.Result)
+		}
+		e := &Error{StatusCode: r.StatusCode, Body: body}
+		if r.Headers != nil {
+			e.Trace = r.Headers.Get("X-Correlation-ID")
+			if e.Trace == "" {
+				e.Trace = r.Headers.Get("X-Global-Transaction-Id")
+			}
+		}
+		var iam struct {
+			ErrorCode    string `json:"errorCode"`
+			ErrorMessage string `json:"errorMessage"`
+			Context      struct {
+				RequestID string `json:"requestId"`
+			} `json:"context"`
+		}
+		if json.Unmarshal(body, &iam) == nil && iam.ErrorCode != "" {
+			e.Errors = []ErrorItem{{Code: iam.ErrorCode, Message: iam.ErrorMessage}}
+			if iam.Context.RequestID != "" {
+				e.Trace = iam.Context.RequestID
+			}
+		}
+		ae.Answer = e
+	}
+	return ae
 }

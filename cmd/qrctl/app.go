@@ -498,6 +498,23 @@ func (a *app) configCommand() *cobra.Command {
 			_, err := fmt.Fprintf(a.stdout, "%s = %s\n", args[0], shown(args[0], args[1]))
 			return err
 		}},
+		&cobra.Command{Use: "unset KEY", Short: "Remove a default", Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 || !validConfigKey(args[0]) {
+				return usageError{fmt.Errorf("config unset takes one of %s", strings.Join(configKeys, ", "))}
+			}
+			return nil
+		}, RunE: func(_ *cobra.Command, args []string) error {
+			if _, ok := a.cf[args[0]]; !ok {
+				_, err := fmt.Fprintf(a.stdout, "%s was not set\n", args[0])
+				return err
+			}
+			delete(a.cf, args[0])
+			if err := a.cf.save(a.s.configPath); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(a.stdout, "%s unset\n", args[0])
+			return err
+		}},
 		&cobra.Command{Use: "get [KEY]", Short: "Show the defaults, or one", Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 || (len(args) == 1 && !validConfigKey(args[0])) {
 				return usageError{fmt.Errorf("config get takes at most one of %s", strings.Join(configKeys, ", "))}

@@ -149,6 +149,22 @@ func TestConfigSetGet(t *testing.T) {
 	if code, _, _ := qrctl(env, "config", "set", "colour", "blue"); code != 2 {
 		t.Fatalf("unknown key: exit %d", code)
 	}
+	// unset removes a key from the file, and says so; an unknown or missing key is a usage error.
+	if code, out, _ := qrctl(env, "config", "unset", "crn"); code != 0 || out != "crn unset\n" {
+		t.Fatalf("unset crn: %d %q", code, out)
+	}
+	if b, _ := os.ReadFile(path); strings.Contains(string(b), "crn") || !strings.Contains(string(b), "apikey") {
+		t.Fatalf("after unset crn, the file holds: %s", b)
+	}
+	if code, out, _ := qrctl(env, "config", "unset", "crn"); code != 0 || out != "crn was not set\n" {
+		t.Fatalf("unset crn again: %d %q", code, out)
+	}
+	for _, args := range [][]string{{"config", "unset"}, {"config", "unset", "colour"}, {"config", "unset", "crn", "url"}} {
+		if code, _, errOut := qrctl(env, args...); code != 2 || !strings.Contains(errOut, "config unset takes one of") {
+			t.Fatalf("%v: exit %d %s", args, code, errOut)
+		}
+	}
+	qrctl(env, "config", "set", "crn", reftest.CRNA1)
 
 	// The kept defaults are used: the CRN and key from the file reach the server.
 	rs, err := reftest.Start(0)
