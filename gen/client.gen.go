@@ -663,7 +663,7 @@ type GetAccountResponse404Headers struct {
 
 // GetAccountResponse429Headers the declared response headers of an HTTP 429 response for GetAccount
 type GetAccountResponse429Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -674,7 +674,7 @@ type GetAccountResponse500Headers struct {
 
 // GetAccountResponse503Headers the declared response headers of an HTTP 503 response for GetAccount
 type GetAccountResponse503Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -803,7 +803,7 @@ type GetInstanceResponse404Headers struct {
 
 // GetInstanceResponse429Headers the declared response headers of an HTTP 429 response for GetInstance
 type GetInstanceResponse429Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -814,7 +814,7 @@ type GetInstanceResponse500Headers struct {
 
 // GetInstanceResponse503Headers the declared response headers of an HTTP 503 response for GetInstance
 type GetInstanceResponse503Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -952,7 +952,7 @@ type GetInstanceConfigurationResponse404Headers struct {
 
 // GetInstanceConfigurationResponse429Headers the declared response headers of an HTTP 429 response for GetInstanceConfiguration
 type GetInstanceConfigurationResponse429Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -963,7 +963,7 @@ type GetInstanceConfigurationResponse500Headers struct {
 
 // GetInstanceConfigurationResponse503Headers the declared response headers of an HTTP 503 response for GetInstanceConfiguration
 type GetInstanceConfigurationResponse503Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -1111,7 +1111,7 @@ type ReplaceInstanceConfigurationResponse413Headers struct {
 
 // ReplaceInstanceConfigurationResponse429Headers the declared response headers of an HTTP 429 response for ReplaceInstanceConfiguration
 type ReplaceInstanceConfigurationResponse429Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -1122,7 +1122,7 @@ type ReplaceInstanceConfigurationResponse500Headers struct {
 
 // ReplaceInstanceConfigurationResponse503Headers the declared response headers of an HTTP 503 response for ReplaceInstanceConfiguration
 type ReplaceInstanceConfigurationResponse503Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -1271,7 +1271,7 @@ type GetUsageResponse404Headers struct {
 
 // GetUsageResponse429Headers the declared response headers of an HTTP 429 response for GetUsage
 type GetUsageResponse429Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -1282,7 +1282,7 @@ type GetUsageResponse500Headers struct {
 
 // GetUsageResponse503Headers the declared response headers of an HTTP 503 response for GetUsage
 type GetUsageResponse503Headers struct {
-	RetryAfter     *int
+	RetryAfter     *int32
 	XCorrelationID *string
 }
 
@@ -1596,8 +1596,8 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 	case rsp.StatusCode == 429:
 		var headers GetAccountResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -1623,8 +1623,8 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 	case rsp.StatusCode == 503:
 		var headers GetAccountResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -1775,8 +1775,8 @@ func ParseGetInstanceResponse(rsp *http.Response) (*GetInstanceResponse, error) 
 	case rsp.StatusCode == 429:
 		var headers GetInstanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -1802,8 +1802,8 @@ func ParseGetInstanceResponse(rsp *http.Response) (*GetInstanceResponse, error) 
 	case rsp.StatusCode == 503:
 		var headers GetInstanceResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -1954,8 +1954,8 @@ func ParseGetInstanceConfigurationResponse(rsp *http.Response) (*GetInstanceConf
 	case rsp.StatusCode == 429:
 		var headers GetInstanceConfigurationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -1981,8 +1981,8 @@ func ParseGetInstanceConfigurationResponse(rsp *http.Response) (*GetInstanceConf
 	case rsp.StatusCode == 503:
 		var headers GetInstanceConfigurationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -2163,8 +2163,8 @@ func ParseReplaceInstanceConfigurationResponse(rsp *http.Response) (*ReplaceInst
 	case rsp.StatusCode == 429:
 		var headers ReplaceInstanceConfigurationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -2190,8 +2190,8 @@ func ParseReplaceInstanceConfigurationResponse(rsp *http.Response) (*ReplaceInst
 	case rsp.StatusCode == 503:
 		var headers ReplaceInstanceConfigurationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -2342,8 +2342,8 @@ func ParseGetUsageResponse(rsp *http.Response) (*GetUsageResponse, error) {
 	case rsp.StatusCode == 429:
 		var headers GetUsageResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -2369,8 +2369,8 @@ func ParseGetUsageResponse(rsp *http.Response) (*GetUsageResponse, error) {
 	case rsp.StatusCode == 503:
 		var headers GetUsageResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
