@@ -311,8 +311,11 @@ func accountNotFound(id string) error {
 // returns at once when the lengths differ, which would tell a caller the secret's length.
 func sameSecret(presented, expected string) bool {
 	a, b := sha256.Sum256([]byte(presented)), sha256.Sum256([]byte(expected))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	return constantTimeCompare(a[:], b[:]) == 1
 }
+
+// constantTimeCompare is subtle.ConstantTimeCompare; a test watches what it is given.
+var constantTimeCompare = subtle.ConstantTimeCompare
 
 // authenticateAdmin checks the control API's bearer token in constant time.
 func (s *Server) authenticateAdmin(h string) error {
