@@ -46,8 +46,26 @@ type Store interface {
 	// (PageAudit). The store does not read the events: what they mean is the server's.
 	AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, error)
 
+	// AddFault keeps a fault rule (its ID given), after the others.
+	AddFault(ctx context.Context, r *FaultRule) error
+	// Faults lists every kept fault rule, oldest first, with its counts as they are now.
+	Faults(ctx context.Context) ([]FaultRule, error)
+	// LiveFaults lists the rules that may fire at now, oldest first, to match requests
+	// against: cheap (engines cache it), its counts not current. Once an AddFault,
+	// DeleteFault, ClearFaults, Load or spending TakeFault through any Store on the database
+	// has returned, it reflects that.
+	LiveFaults(ctx context.Context, now time.Time) ([]FaultRule, error)
+	// TakeFault counts a request that matched rule id and reports whether the rule fires on
+	// it (FaultRule.Take), as one step across every Store on the database, so that a count
+	// is exact. A rule deleted or spent meanwhile does not fire.
+	TakeFault(ctx context.Context, id string, now time.Time) (bool, error)
+	// DeleteFault removes one rule (ENOTFOUND if there is none); ClearFaults every one.
+	DeleteFault(ctx context.Context, id string) error
+	ClearFaults(ctx context.Context) error
+
 	// Load replaces accounts, instances, principals, API keys and policies with the
-	// seed's, in one transaction. Audit events and the signing key are kept.
+	// seed's, in one transaction, and removes every fault rule. Audit events and the
+	// signing key are kept.
 	Load(ctx context.Context, s *Seed) error
 	// LoadIfEmpty loads the seed if the store holds no account yet and reports whether it
 	// did. Of several Stores on one empty database that call it at once, exactly one loads.

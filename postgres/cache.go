@@ -48,6 +48,9 @@ type cache struct {
 	leaseUntil time.Time // monotonic; the zero time: no lease, no cache
 	instances  map[string]*versionedInstance
 	identities map[string]*identity
+	faults     []domain.FaultRule // the kept fault rules, if faultsOK
+	faultsOK   bool
+	faultsGen  uint64 // counts drops of the fault rules (gen counts every invalidation)
 }
 
 // versionedInstance is an instance's state with its row's version (its count of updates):
@@ -73,6 +76,37 @@ func (c *cache) dropAll() {
 	c.gen++
 	clear(c.instances)
 	clear(c.identities)
+	c.faults, c.faultsOK = nil, false
+	c.faultsGen++
+}
+
+// faultRules returns the cached fault rules and whether the cache holds them and may be
+// used; else the generation to fill under.
+func (c *cache) faultRules() ([]domain.FaultRule, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.leased() || !c.faultsOK {
+		return nil, c.faultsGen, false
+	}
+	return c.faults, c.faultsGen, true
+}
+
+// fillFaults keeps the rules a read found, unless a drop or a lease change came since the
+// read began.
+func (c *cache) fillFaults(gen uint64, rules []domain.FaultRule) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.faultsGen == gen && c.leased() {
+		c.faults, c.faultsOK = rules, true
+	}
+}
+
+// dropFaults drops the cached fault rules.
+func (c *cache) dropFaults() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults, c.faultsOK = nil, false
+	c.faultsGen++
 }
 
 // generation returns the generation to fill under, and whether the cache may be used.
@@ -383,6 +417,8 @@ func (c *cache) applyLines(lines []string) {
 		switch {
 		case line == lineDropAll:
 			c.invalidate("")
+		case line == lineFaults:
+			c.dropFaults()
 		case !hasState:
 			c.invalidate(crn)
 		default:

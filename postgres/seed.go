@@ -62,6 +62,7 @@ func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {
 	b := &pgx.Batch{}
 	// Deleting accounts cascades to plans, instances, principals, keys and policies.
 	b.Queue(`DELETE FROM accounts`)
+	b.Queue(`DELETE FROM fault_rules`) // a reset removes them; lineDropAll drops the cached copies
 	for _, a := range st.Accounts {
 		b.Queue(`INSERT INTO accounts (id, configured) VALUES ($1, $2)`, a.ID, a.Configured)
 		for i, p := range a.Plans {

@@ -219,7 +219,7 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	op := rs.op()
-	status := c.Response().Status
+	status := answeredStatus(c, rs)
 	r := c.Request()
 	at := s.now()
 	ev := &AuditEvent{
@@ -266,9 +266,15 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 	if op.Method != http.MethodGet {
 		ev.Severity = "warning"
 	}
-	if status >= 400 {
+	if rs.dropped {
+		ev.Reason.ReasonType = "Connection dropped"
+	}
+	if status >= 400 || rs.dropped {
 		ev.Outcome = "failure"
 		ev.Reason.ReasonForFailure = rs.errCode
+		if rs.fault != nil && (rs.fault.Status != 0 || rs.dropped) {
+			ev.Reason.ReasonForFailure = reasonInjected + ": fault rule " + rs.fault.ID + " of the control API"
+		}
 		ev.Severity = "warning"
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			ev.Severity = "critical"

@@ -120,7 +120,10 @@ func (s *Server) writeError(c echo.Context, err error) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
-	if status == http.StatusInternalServerError {
+	injected, isInjected := injectedStatus(err)
+	if isInjected {
+		status = injected
+	} else if status == http.StatusInternalServerError {
 		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("trace", rs.trace), slog.String("error", err.Error()))
 	}
 	if status == http.StatusMethodNotAllowed {

@@ -21,8 +21,8 @@ func newMetrics() *metrics {
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "qrserver_requests_total",
-			Help: "Requests answered, by operationId (none for paths outside the API) and HTTP status.",
-		}, []string{"operation", "status"}),
+			Help: "Requests answered, by operationId (none for paths outside the API), HTTP status (0: the connection was dropped) and whether a fault rule of the control API fired on it.",
+		}, []string{"operation", "status", "injected"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "qrserver_request_duration_seconds",
 			Help:    "Time to answer a request, by operationId.",
@@ -41,11 +41,11 @@ var statusLabels = func() (l [600]string) {
 	return l
 }()
 
-func (m *metrics) observe(op string, status int, d time.Duration) {
+func (m *metrics) observe(op string, status int, injected bool, d time.Duration) {
 	label := strconv.Itoa(status)
 	if status >= 0 && status < len(statusLabels) {
 		label = statusLabels[status]
 	}
-	m.requests.WithLabelValues(op, label).Inc()
+	m.requests.WithLabelValues(op, label, strconv.FormatBool(injected)).Inc()
 	m.latency.WithLabelValues(op).Observe(d.Seconds())
 }

@@ -46,6 +46,8 @@ type reqState struct {
 	errCode    string // the error container's code, if the answer was an error
 	authed     bool   // authenticate ran; authErr is its outcome
 	authErr    error
+	fault      *domain.FaultRule // the fault rule that fired on the request, if any
+	dropped    bool              // the fault dropped the connection: no answer
 }
 
 // op is the operation the request was routed to, or nil.
@@ -113,13 +115,13 @@ func (s *Server) logAndMeasure(next echo.HandlerFunc) echo.HandlerFunc {
 			s.writeError(c, err)
 		}
 		rs := stateOf(c)
-		status := c.Response().Status
+		status := answeredStatus(c, rs)
 		elapsed := time.Since(rs.start)
 		opID := "none"
 		if op := rs.op(); op != nil {
 			opID = op.ID
 		}
-		s.metrics.observe(opID, status, elapsed)
+		s.metrics.observe(opID, status, rs.fault != nil, elapsed)
 		if !s.log.Enabled(c.Request().Context(), slog.LevelInfo) {
 			return nil
 		}
@@ -138,9 +140,20 @@ func (s *Server) logAndMeasure(next echo.HandlerFunc) echo.HandlerFunc {
 		if rs.errCode != "" {
 			attrs = append(attrs, slog.String("error_code", rs.errCode))
 		}
+		if rs.fault != nil {
+			attrs = append(attrs, slog.String("injected_fault", rs.fault.ID))
+		}
 		s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
 		return nil
 	}
+}
+
+// answeredStatus is the status the caller got: 0 when a fault rule dropped the connection.
+func answeredStatus(c echo.Context, rs *reqState) int {
+	if rs.dropped {
+		return 0
+	}
+	return c.Response().Status
 }
 
 // limitBody refuses bodies over maxBodyBytes: at once when Content-Length says so, else

@@ -23,7 +23,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		t.Fatalf("readyz: %d", resp.StatusCode)
 	}
 	resp, b := h.do("GET", "/metrics", "", nil, "")
-	if resp.StatusCode != 200 || !strings.Contains(string(b), `qrserver_requests_total{operation="get_instance",status="200"} 1`) ||
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `qrserver_requests_total{injected="false",operation="get_instance",status="200"} 1`) ||
 		!strings.Contains(string(b), `qrserver_request_duration_seconds_bucket{operation="get_instance"`) {
 		t.Fatalf("metrics: %d %s", resp.StatusCode, b)
 	}

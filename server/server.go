@@ -177,7 +177,7 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	}
 	// recoverPanic again, innermost, so a panicking handler still gets audited and its
 	// answer validated; the outer one catches panics in the steps themselves.
-	api = append(api, s.validateRequest, s.apiVersion, s.authorize, s.recoverPanic)
+	api = append(api, s.validateRequest, s.apiVersion, s.authorize, s.injectFault, s.recoverPanic)
 	// Route-level middleware, not a group's: a group with middleware catches every
 	// method under its prefix, which would turn a 405 into a 404.
 	gen.RegisterHandlers(&routeMiddleware{e: e, prefix: basePath, mw: api}, gen.NewStrictHandler(handlers{s}, nil))

@@ -55,7 +55,7 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 }
 
 func insertState(ctx context.Context, tx *sql.Tx, st *domain.State) (err error) {
-	for _, t := range []string{"policies", "api_keys", "principals", "instances", "plans", "accounts"} {
+	for _, t := range []string{"fault_rules", "policies", "api_keys", "principals", "instances", "plans", "accounts"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("sqlite: clear %s: %w", t, err)
 		}

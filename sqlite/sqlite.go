@@ -48,6 +48,9 @@ type Store struct {
 	instances  map[string]*domain.Instance
 	identities map[string]*identity
 	cacheGen   uint64
+	faults     []domain.FaultRule // the kept fault rules, if faultsOK
+	faultsOK   bool
+	faultsGen  uint64 // counts drops of the fault rules (cacheGen counts every write)
 
 	// writeMu makes a write and its cache update one step: without it, two writes could
 	// commit in one order and update the cache in the other.
@@ -227,6 +230,8 @@ func (s *Store) forgetAll() {
 	s.cacheGen++
 	clear(s.instances)
 	clear(s.identities)
+	s.faults, s.faultsOK = nil, false
+	s.faultsGen++
 	s.cacheMu.Unlock()
 }
 

@@ -427,3 +427,75 @@ func TestReplicasShareTokensAndAudit(t *testing.T) {
 		}
 	}
 }
+
+// Fault rules are shared: a rule added through one replica is applied by all at once, its
+// count is exact across them under concurrent calls, the listing from any replica shows its
+// hits, and a delete through one is seen by all.
+func TestReplicasShareFaultRules(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	rs := startReplicas(t, db, 3)
+	tok := tokenFor(t, rs[0].base, demoKey)
+	// Every replica first answers, and caches, that there is no rule.
+	for i, r := range rs {
+		if st, b := mustReq(t, "GET", r.base+"/api/v1/instance", tok, demoCRN, ""); st != 200 {
+			t.Fatalf("replica %d before any rule: %d %s", i, st, b)
+		}
+	}
+	st, b := mustReq(t, "POST", rs[0].base+"/control/v1/faults", replicaAdminToken, "", `{"operation": "get_instance", "status": 503, "count": 12}`)
+	if st != 201 {
+		t.Fatalf("add fault: %d %s", st, b)
+	}
+	var rule struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal([]byte(b), &rule)
+	// The next call through another replica is faulted: no replica still holds "no rule".
+	if st, b := mustReq(t, "GET", rs[2].base+"/api/v1/instance", tok, demoCRN, ""); st != 503 || !strings.Contains(b, "injected_fault") {
+		t.Fatalf("replica 2 right after the add through replica 0: %d %s", st, b)
+	}
+	var injected, ok, other atomic.Int32
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				st, _, _, err := req("GET", rs[w%3].base+"/api/v1/instance", tok, demoCRN, "")
+				switch {
+				case err != nil:
+					other.Add(1)
+				case st == 503:
+					injected.Add(1)
+				case st == 200:
+					ok.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if injected.Load() != 11 || ok.Load() != 49 || other.Load() != 0 {
+		t.Fatalf("60 calls across 3 replicas under a count-12 rule (1 spent before): %d injected, %d OK, %d other; want 11, 49, 0", injected.Load(), ok.Load(), other.Load())
+	}
+	for i, r := range rs {
+		st, b := mustReq(t, "GET", r.base+"/control/v1/faults", replicaAdminToken, "", "")
+		if st != 200 || !strings.Contains(b, `"hits":12`) || !strings.Contains(b, `"live":false`) {
+			t.Errorf("the listing from replica %d: %d %s", i, st, b)
+		}
+	}
+	// Delete a live rule through one replica: none applies it after.
+	st, b = mustReq(t, "POST", rs[1].base+"/control/v1/faults", replicaAdminToken, "", `{"status": 500}`)
+	json.Unmarshal([]byte(b), &rule)
+	if st, _ := mustReq(t, "GET", rs[0].base+"/api/v1/instance", tok, demoCRN, ""); st != 500 {
+		t.Fatalf("under a rule for every call: %d", st)
+	}
+	if st, b := mustReq(t, "DELETE", rs[1].base+"/control/v1/faults/"+rule.ID, replicaAdminToken, "", ""); st != 204 {
+		t.Fatalf("delete: %d %s", st, b)
+	}
+	for i, r := range rs {
+		if st, b := mustReq(t, "GET", r.base+"/api/v1/instance", tok, demoCRN, ""); st != 200 {
+			t.Errorf("replica %d after the delete through replica 1: %d %s", i, st, b)
+		}
+	}
+}

@@ -99,6 +99,94 @@ type ErrorContainer struct {
 	Trace      string `json:"trace"`
 }
 
+// FaultRule A kept fault rule, with its id and counts.
+type FaultRule struct {
+	// Count Fire on the next this many matching requests, then expire; absent means no count.
+	Count     *int      `json:"count,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DelayMs Wait this long before the answer, or before the fault.
+	DelayMs *int `json:"delay_ms,omitempty"`
+
+	// ExpiresAt The rule does not fire from this time on.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Hits Requests the rule fired on.
+	Hits int64  `json:"hits"`
+	Id   string `json:"id"`
+
+	// Instance An instance CRN, as the Service-CRN header names it; absent means any.
+	Instance *string `json:"instance,omitempty"`
+
+	// Live Whether it may still fire: not spent by its count, not past expires_at.
+	Live bool `json:"live"`
+
+	// Operation An operationId of the API (openapi.yaml), such as get_instance; absent means any operation.
+	Operation *string `json:"operation,omitempty"`
+
+	// Principal The IAM id of the caller; absent means any.
+	Principal *string `json:"principal,omitempty"`
+
+	// Probability Fire on this share of matching requests; absent means on every one.
+	Probability *float64 `json:"probability,omitempty"`
+
+	// Reset Close the connection with no answer.
+	Reset *bool `json:"reset,omitempty"`
+
+	// RetryAfterSeconds With status, the Retry-After header.
+	RetryAfterSeconds *int `json:"retry_after_seconds,omitempty"`
+
+	// Seed With probability, the draws repeat exactly from one run to the next.
+	Seed *int64 `json:"seed,omitempty"`
+
+	// Seen Matching requests the rule saw (after authentication and IAM).
+	Seen int64 `json:"seen"`
+
+	// Status Answer this status instead, with the error container (code injected_fault).
+	Status *int `json:"status,omitempty"`
+}
+
+// FaultRuleInput A fault rule: match (each absent means any), effect (at least one of status, delay_ms, reset) and schedule.
+type FaultRuleInput struct {
+	// Count Fire on the next this many matching requests, then expire; absent means no count.
+	Count *int `json:"count,omitempty"`
+
+	// DelayMs Wait this long before the answer, or before the fault.
+	DelayMs *int `json:"delay_ms,omitempty"`
+
+	// ExpiresAt The rule does not fire from this time on.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Instance An instance CRN, as the Service-CRN header names it; absent means any.
+	Instance *string `json:"instance,omitempty"`
+
+	// Operation An operationId of the API (openapi.yaml), such as get_instance; absent means any operation.
+	Operation *string `json:"operation,omitempty"`
+
+	// Principal The IAM id of the caller; absent means any.
+	Principal *string `json:"principal,omitempty"`
+
+	// Probability Fire on this share of matching requests; absent means on every one.
+	Probability *float64 `json:"probability,omitempty"`
+
+	// Reset Close the connection with no answer.
+	Reset *bool `json:"reset,omitempty"`
+
+	// RetryAfterSeconds With status, the Retry-After header.
+	RetryAfterSeconds *int `json:"retry_after_seconds,omitempty"`
+
+	// Seed With probability, the draws repeat exactly from one run to the next.
+	Seed *int64 `json:"seed,omitempty"`
+
+	// Status Answer this status instead, with the error container (code injected_fault).
+	Status *int `json:"status,omitempty"`
+}
+
+// FaultRuleList defines model for FaultRuleList.
+type FaultRuleList struct {
+	Faults []FaultRule `json:"faults"`
+}
+
 // InstanceRef defines model for InstanceRef.
 type InstanceRef struct {
 	// Instance The instance's CRN.
@@ -161,6 +249,9 @@ type ListAuditEventsParams struct {
 
 // ListAuditEventsParamsOutcome defines parameters for ListAuditEvents.
 type ListAuditEventsParamsOutcome string
+
+// AddFaultJSONRequestBody defines body for AddFault for application/json ContentType.
+type AddFaultJSONRequestBody = FaultRuleInput
 
 // RecordUsageJSONRequestBody defines body for RecordUsage for application/json ContentType.
 type RecordUsageJSONRequestBody = UsageRecord
@@ -432,9 +523,44 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/audit-events (the `ListAuditEvents` operationId).
 	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ClearFaults Remove every fault rule
+	//
+	// Corresponds with DELETE /v1/faults (the `ClearFaults` operationId).
+	ClearFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListFaults List the fault rules
+	//
+	// Every rule, oldest first, with how many matching requests it saw and how many it hit.
+	//
+	// Corresponds with GET /v1/faults (the `ListFaults` operationId).
+	ListFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddFaultWithBody Add a fault rule
+	//
+	// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/faults (the `AddFault` operationId).
+	AddFaultWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddFault Add a fault rule
+	//
+	// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/faults (the `AddFault` operationId).
+	AddFault(ctx context.Context, body AddFaultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteFault Remove a fault rule
+	//
+	// Corresponds with DELETE /v1/faults/{id} (the `DeleteFault` operationId).
+	DeleteFault(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ResetState Reset to the seed
 	//
-	// Replaces the whole state with the seed the server was started with. Audit events are kept.
+	// Replaces the whole state with the seed the server was started with and removes every fault rule. Audit events are kept.
 	//
 	// Corresponds with POST /v1/reset (the `ResetState` operationId).
 	ResetState(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -511,9 +637,94 @@ func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsPar
 	return c.Client.Do(req)
 }
 
+// ClearFaults Remove every fault rule
+//
+// Corresponds with DELETE /v1/faults (the `ClearFaults` operationId).
+func (c *Client) ClearFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClearFaultsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListFaults List the fault rules
+//
+// Every rule, oldest first, with how many matching requests it saw and how many it hit.
+//
+// Corresponds with GET /v1/faults (the `ListFaults` operationId).
+func (c *Client) ListFaults(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListFaultsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddFaultWithBody Add a fault rule
+//
+// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/faults (the `AddFault` operationId).
+func (c *Client) AddFaultWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddFaultRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddFault Add a fault rule
+//
+// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/faults (the `AddFault` operationId).
+func (c *Client) AddFault(ctx context.Context, body AddFaultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddFaultRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteFault Remove a fault rule
+//
+// Corresponds with DELETE /v1/faults/{id} (the `DeleteFault` operationId).
+func (c *Client) DeleteFault(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteFaultRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ResetState Reset to the seed
 //
-// Replaces the whole state with the seed the server was started with. Audit events are kept.
+// Replaces the whole state with the seed the server was started with and removes every fault rule. Audit events are kept.
 //
 // Corresponds with POST /v1/reset (the `ResetState` operationId).
 func (c *Client) ResetState(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -780,6 +991,134 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 	return req, nil
 }
 
+// NewClearFaultsRequest constructs an http.Request for the ClearFaults method
+func NewClearFaultsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/faults")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListFaultsRequest constructs an http.Request for the ListFaults method
+func NewListFaultsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/faults")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddFaultRequest calls the generic AddFault builder with application/json body
+func NewAddFaultRequest(server string, body AddFaultJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddFaultRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAddFaultRequestWithBody constructs an http.Request for the AddFault method, with any body, and a specified content type
+func NewAddFaultRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/faults")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteFaultRequest constructs an http.Request for the DeleteFault method
+func NewDeleteFaultRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/faults/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewResetStateRequest constructs an http.Request for the ResetState method
 func NewResetStateRequest(server string) (*http.Request, error) {
 	var err error
@@ -980,9 +1319,50 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/audit-events (the `ListAuditEvents` operationId).
 	ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
 
+	// ClearFaultsWithResponse Remove every fault rule
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/faults (the `ClearFaults` operationId).
+	ClearFaultsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ClearFaultsResponse, error)
+
+	// ListFaultsWithResponse List the fault rules
+	//
+	// Every rule, oldest first, with how many matching requests it saw and how many it hit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/faults (the `ListFaults` operationId).
+	ListFaultsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListFaultsResponse, error)
+
+	// AddFaultWithBodyWithResponse Add a fault rule
+	//
+	// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/faults (the `AddFault` operationId).
+	AddFaultWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddFaultResponse, error)
+
+	// AddFaultWithResponse Add a fault rule
+	//
+	// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/faults (the `AddFault` operationId).
+	AddFaultWithResponse(ctx context.Context, body AddFaultJSONRequestBody, reqEditors ...RequestEditorFn) (*AddFaultResponse, error)
+
+	// DeleteFaultWithResponse Remove a fault rule
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/faults/{id} (the `DeleteFault` operationId).
+	DeleteFaultWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteFaultResponse, error)
+
 	// ResetStateWithResponse Reset to the seed
 	//
-	// Replaces the whole state with the seed the server was started with. Audit events are kept.
+	// Replaces the whole state with the seed the server was started with and removes every fault rule. Audit events are kept.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1093,6 +1473,198 @@ func (r ListAuditEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAuditEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ClearFaultsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ClearFaultsResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r ClearFaultsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ClearFaultsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ClearFaultsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ClearFaultsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListFaultsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FaultRuleList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListFaultsResponse) GetJSON200() *FaultRuleList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListFaultsResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r ListFaultsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListFaultsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListFaultsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListFaultsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AddFaultResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *FaultRule
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddFaultResponse) GetJSON201() *FaultRule {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AddFaultResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AddFaultResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r AddFaultResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddFaultResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddFaultResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddFaultResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteFaultResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteFaultResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteFaultResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteFaultResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteFaultResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteFaultResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteFaultResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -1355,9 +1927,80 @@ func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, p
 	return ParseListAuditEventsResponse(rsp)
 }
 
+// ClearFaultsWithResponse Remove every fault rule
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/faults (the `ClearFaults` operationId).
+func (c *ClientWithResponses) ClearFaultsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ClearFaultsResponse, error) {
+	rsp, err := c.ClearFaults(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClearFaultsResponse(rsp)
+}
+
+// ListFaultsWithResponse List the fault rules
+//
+// Every rule, oldest first, with how many matching requests it saw and how many it hit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/faults (the `ListFaults` operationId).
+func (c *ClientWithResponses) ListFaultsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListFaultsResponse, error) {
+	rsp, err := c.ListFaults(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListFaultsResponse(rsp)
+}
+
+// AddFaultWithBodyWithResponse Add a fault rule
+//
+// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/faults (the `AddFault` operationId).
+func (c *ClientWithResponses) AddFaultWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddFaultResponse, error) {
+	rsp, err := c.AddFaultWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddFaultResponse(rsp)
+}
+
+// AddFaultWithResponse Add a fault rule
+//
+// Injects faults into the API's answers: the requests a rule matches (operation, instance, principal; absent means any) get its effect (an error status, a delay, a dropped connection) for the next `count` of them, or for a `probability` share of them. Authentication and IAM run first: a request refused with 401 or 403 is never faulted. Rules are kept in the database, so every replica applies the same ones.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/faults (the `AddFault` operationId).
+func (c *ClientWithResponses) AddFaultWithResponse(ctx context.Context, body AddFaultJSONRequestBody, reqEditors ...RequestEditorFn) (*AddFaultResponse, error) {
+	rsp, err := c.AddFault(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddFaultResponse(rsp)
+}
+
+// DeleteFaultWithResponse Remove a fault rule
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/faults/{id} (the `DeleteFault` operationId).
+func (c *ClientWithResponses) DeleteFaultWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteFaultResponse, error) {
+	rsp, err := c.DeleteFault(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteFaultResponse(rsp)
+}
+
 // ResetStateWithResponse Reset to the seed
 //
-// Replaces the whole state with the seed the server was started with. Audit events are kept.
+// Replaces the whole state with the seed the server was started with and removes every fault rule. Audit events are kept.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -1494,6 +2137,144 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseClearFaultsResponse parses an HTTP response from a ClearFaultsWithResponse call
+func ParseClearFaultsResponse(rsp *http.Response) (*ClearFaultsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ClearFaultsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListFaultsResponse parses an HTTP response from a ListFaultsWithResponse call
+func ParseListFaultsResponse(rsp *http.Response) (*ListFaultsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListFaultsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FaultRuleList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddFaultResponse parses an HTTP response from a AddFaultWithResponse call
+func ParseAddFaultResponse(rsp *http.Response) (*AddFaultResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddFaultResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest FaultRule
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteFaultResponse parses an HTTP response from a DeleteFaultWithResponse call
+func ParseDeleteFaultResponse(rsp *http.Response) (*DeleteFaultResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteFaultResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	}
 
@@ -1689,6 +2470,18 @@ type ServerInterface interface {
 	// ListAuditEvents List audit events
 	// (GET /v1/audit-events)
 	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
+	// ClearFaults Remove every fault rule
+	// (DELETE /v1/faults)
+	ClearFaults(ctx echo.Context) error
+	// ListFaults List the fault rules
+	// (GET /v1/faults)
+	ListFaults(ctx echo.Context) error
+	// AddFault Add a fault rule
+	// (POST /v1/faults)
+	AddFault(ctx echo.Context) error
+	// DeleteFault Remove a fault rule
+	// (DELETE /v1/faults/{id})
+	DeleteFault(ctx echo.Context, id string) error
 	// ResetState Reset to the seed
 	// (POST /v1/reset)
 	ResetState(ctx echo.Context) error
@@ -1772,6 +2565,49 @@ func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListAuditEvents(ctx, params)
+	return err
+}
+
+// ClearFaults converts echo context to params.
+func (w *ServerInterfaceWrapper) ClearFaults(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ClearFaults(ctx)
+	return err
+}
+
+// ListFaults converts echo context to params.
+func (w *ServerInterfaceWrapper) ListFaults(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListFaults(ctx)
+	return err
+}
+
+// AddFault converts echo context to params.
+func (w *ServerInterfaceWrapper) AddFault(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AddFault(ctx)
+	return err
+}
+
+// DeleteFault converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteFault(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteFault(ctx, id)
 	return err
 }
 
@@ -1863,6 +2699,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/usage-period/advance", wrapper.AdvanceUsagePeriod, options.OperationMiddlewares["advance_usage_period"]...)
 	router.POST(options.BaseURL+"/v1/reset", wrapper.ResetState, options.OperationMiddlewares["reset_state"]...)
 	router.GET(options.BaseURL+"/v1/audit-events", wrapper.ListAuditEvents, options.OperationMiddlewares["list_audit_events"]...)
+	router.DELETE(options.BaseURL+"/v1/faults", wrapper.ClearFaults, options.OperationMiddlewares["clear_faults"]...)
+	router.GET(options.BaseURL+"/v1/faults", wrapper.ListFaults, options.OperationMiddlewares["list_faults"]...)
+	router.POST(options.BaseURL+"/v1/faults", wrapper.AddFault, options.OperationMiddlewares["add_fault"]...)
+	router.DELETE(options.BaseURL+"/v1/faults/:id", wrapper.DeleteFault, options.OperationMiddlewares["delete_fault"]...)
 
 }
 
@@ -1914,6 +2754,164 @@ func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClearFaultsRequestObject struct {
+}
+
+type ClearFaultsResponseObject interface {
+	VisitClearFaultsResponse(w http.ResponseWriter) error
+}
+
+type ClearFaults204Response struct {
+}
+
+func (response ClearFaults204Response) VisitClearFaultsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ClearFaults401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ClearFaults401JSONResponse) VisitClearFaultsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFaultsRequestObject struct {
+}
+
+type ListFaultsResponseObject interface {
+	VisitListFaultsResponse(w http.ResponseWriter) error
+}
+
+type ListFaults200JSONResponse FaultRuleList
+
+func (response ListFaults200JSONResponse) VisitListFaultsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFaults401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListFaults401JSONResponse) VisitListFaultsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddFaultRequestObject struct {
+	Body *AddFaultJSONRequestBody
+}
+
+type AddFaultResponseObject interface {
+	VisitAddFaultResponse(w http.ResponseWriter) error
+}
+
+type AddFault201JSONResponse FaultRule
+
+func (response AddFault201JSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddFault400JSONResponse struct{ ErrorJSONResponse }
+
+func (response AddFault400JSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddFault401JSONResponse ErrorContainer
+
+func (response AddFault401JSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFaultRequestObject struct {
+	Id string `json:"id"`
+}
+
+type DeleteFaultResponseObject interface {
+	VisitDeleteFaultResponse(w http.ResponseWriter) error
+}
+
+type DeleteFault204Response struct {
+}
+
+func (response DeleteFault204Response) VisitDeleteFaultResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteFault401JSONResponse struct{ ErrorJSONResponse }
+
+func (response DeleteFault401JSONResponse) VisitDeleteFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFault404JSONResponse ErrorContainer
+
+func (response DeleteFault404JSONResponse) VisitDeleteFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2172,6 +3170,18 @@ type StrictServerInterface interface {
 	// ListAuditEvents List audit events
 	// (GET /v1/audit-events)
 	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
+	// ClearFaults Remove every fault rule
+	// (DELETE /v1/faults)
+	ClearFaults(ctx context.Context, request ClearFaultsRequestObject) (ClearFaultsResponseObject, error)
+	// ListFaults List the fault rules
+	// (GET /v1/faults)
+	ListFaults(ctx context.Context, request ListFaultsRequestObject) (ListFaultsResponseObject, error)
+	// AddFault Add a fault rule
+	// (POST /v1/faults)
+	AddFault(ctx context.Context, request AddFaultRequestObject) (AddFaultResponseObject, error)
+	// DeleteFault Remove a fault rule
+	// (DELETE /v1/faults/{id})
+	DeleteFault(ctx context.Context, request DeleteFaultRequestObject) (DeleteFaultResponseObject, error)
 	// ResetState Reset to the seed
 	// (POST /v1/reset)
 	ResetState(ctx context.Context, request ResetStateRequestObject) (ResetStateResponseObject, error)
@@ -2217,6 +3227,123 @@ func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEvent
 		return err
 	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
 		return validResponse.VisitListAuditEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ClearFaults operation middleware
+func (sh *strictHandler) ClearFaults(ctx echo.Context) error {
+	var request ClearFaultsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ClearFaults(ctx.Request().Context(), request.(ClearFaultsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClearFaults")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ClearFaultsResponseObject); ok {
+		return validResponse.VisitClearFaultsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListFaults operation middleware
+func (sh *strictHandler) ListFaults(ctx echo.Context) error {
+	var request ListFaultsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListFaults(ctx.Request().Context(), request.(ListFaultsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListFaults")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListFaultsResponseObject); ok {
+		return validResponse.VisitListFaultsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AddFault operation middleware
+func (sh *strictHandler) AddFault(ctx echo.Context) error {
+	var request AddFaultRequestObject
+
+	var body AddFaultJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AddFault(ctx.Request().Context(), request.(AddFaultRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AddFault")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AddFaultResponseObject); ok {
+		return validResponse.VisitAddFaultResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteFault operation middleware
+func (sh *strictHandler) DeleteFault(ctx echo.Context, id string) error {
+	var request DeleteFaultRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteFault(ctx.Request().Context(), request.(DeleteFaultRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteFault")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteFaultResponseObject); ok {
+		return validResponse.VisitDeleteFaultResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -2389,40 +3516,58 @@ func (sh *strictHandler) AdvanceUsagePeriod(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1Fhdbxu30v4rBN8CsYHVSrLdxtWd4jfAMZD2GHZ6ZfvI9HIkMd4lt+SsHNXwfz8Ycj+llWLnJEF7tx/k",
-	"fD4zfIZPPDFZbjRodHzyxC243GgH/uW9tcbSQ2I0gkZ6FHmeqkSgMnr4yRlN31yyhEzQ008W5nzC/2/Y",
-	"SB2Gv27opZ0ZjUJpsPz5+TniElxiVU7S+IRPNQNaFDGlGS4hvLGk2sPM3H8+f/cbm16cs38JLe+NeYg5",
-	"ySr1kBnTQip8v6pMllKRBpFeWJODRUXuoS2gxwCSfZaaQrJpgmqlcM0+WpE8gGVAAiMmnDfCgV2BZY/W",
-	"IDCFDA1T6Jgg1Sw1i5hHPG/pe+IiCWqeOK5z4BPu0Cq94M8RT4y1kPqonsveFV75R5VB71+lFSqBIVv7",
-	"/C13mvtPkCDtzMA5seiXagpMTNAIusj45Jq7IknAOR7xuVBpYYHfRtsbLYgSGq+yxcEKrMJ1rzEo7ALw",
-	"lTK9LX8WyoIk68sMNJ6147qZhXZUa/W3PWY3aPugnLewm3evwj8phMx9qU5a4H2utQlrxZreNXzGWVJY",
-	"F3Ldxe+FBQca2eMSQgHlYgFMOTYv0nTCcuEcQVU4dhdE3LG5sX4lyQ3LDx6XKlmyTKzZPTDIclwfxmx6",
-	"35X8ADmGinAMtATJ7mFuLDRqpZJUAxuJ3MhIGZu+sG70i+2w0v9uWLsLEiP7cb0P85mxMFN6br4Awq4q",
-	"LXYUZvjw1BOF/Uj1tjeW9sUnU/o8OD7eholDgYWbbYRAaYQF9d6IoxXJDsvadoRlURXsPjvOtUOhE7gk",
-	"SG8GRpU/t7H6cQms+vvGsbPL3wktmfj8AfQCl3zy8/jIO1m9j7+EpVrXPiuvUCDst7Onu4afs1Rlymd/",
-	"bmwmkE+4NMV9Cg3MdZHdhwDnqdAz1d/MC0rqLDHaFRnImYPEaOleKDhs9qZ81c4crDLeLpGm/57zyfX+",
-	"fnQR1j/fRlwXaSpIuO+2O+PfOL/T1b4UXdSGbRS6ljMsT77GS4EwwNC3t+LrUFh81Z4NV1oCokZ/n9F/",
-	"kH/B8j9y+UVsffMaILsdYB3hoGQuihT5ZC5S1xyK98akIPSPRUJH084AXkJirPzhoWuVT1f6VfjBqqhG",
-	"TEg649D48y0prKXTMLhFirerLxOfVUak6Wh88vbk9PiXk7fenvBxtFWeu0O4u2aCCwVxpivKUQjaVGZK",
-	"vwNhwfbHTdAChuahPMsrKisc88AHyR4VLtnBYOCXDvzSQ/LTQ8GDKcivTVoi5oHTV4fntl4i8taknruX",
-	"VN7CHCzopDbiIMnk8E8b3g5jdo7EX7QhcmKRtp2/++2NIxkTpvBGp4COJamifCA4ouBaMgmZcUxatYKW",
-	"i2+8gwiexKs5+2TuHbNCMyJBKgPPkEBGN5pkWBDSbw6cviQ79JQpRJCVcV62ZIWWYNmwdHK4GjOj03XN",
-	"mG506aHaiLLQnYQc3HWifncYsUDIiByvWSLSlGWFQ+ZAyxtNXG5a4NJY9ZdnrhMWUs9uitHoOGmJ9h/g",
-	"Lr4hBpyqBLSDhrzwaS6SJbCjeERla9MyqW4yHD4+PsbC/46NXQzLvW744fzs/e9X7wdH8SheYpZ6YqGQ",
-	"2gKvctjOOo/4CqwLiBjHo3jkx4wctMgVn/DjeBQf0/EhcOmhPFyNhz76g4ZElwSsCy9i3m47WS10l0mL",
-	"mEklOGRzZR1GbK5SBOu/65K4CmTCw2HChGfO4XMirFXg2F2Lgt9Vyan5NIoHcNQnavR4Zm00UPlQb6un",
-	"PJ4qhzNv76x0j1y3IgMEYrbX1AAplAXYNY+qRNVTTDN3t/re0c+/9Jxu/ZKaMagR9ZpJj+T2teVybGJh",
-	"AujT3B6tXuXGtrrAyekEYAfGMjEsgZ8kptDIlAy4P9xlSsnpd9jhj5EXhrM1Pwby0ytxfHT6YolOlUdA",
-	"LehlZKZfWqCvbWk1UxiPRq1DTGk8PmqfYeMR/a9Pr+YsrSeK7dxMWatQJs1cKOYIYeakisOlQLYQK2AK",
-	"d2WoHHfbhucCESyt/c/1aPDr7dM4Gp8+/9QTi9uoe6l1NBp9syutjcm/50qLAJoJTJZKL8qmFFPPOwlW",
-	"9AmvrQ03ZmH1+MWriRMUWSbsumyLnY7obzIW1Fv4WejL/Ja2UKP1RNIH17ieFnsJeSoSCE31cWlSCIdp",
-	"OMVCpwW5j1DEbNpuzsKGa4TtxhgorZfOt9J30k8ugi3K1Za8cUwshNLxayNIq3/9unhfkuEVSyQj9sW7",
-	"qC4h+uM9lS0CykoSSLKFbjPfiot6aSUjrfiNIIZDBKcvxMS4Z8GGQD3B4Tsj19+sOtrM/rnLb/3Q8B0L",
-	"szvt76jLVhADeJrOFIJJ+A1xAvmdq5ZWn3wt5sjCBilVSvfjbtAMf3mxr9q7aGujjB1of62ojQ6Mem4s",
-	"y8V6INxgbYrBwrA8FdodEiOPQpvoDqsR+wusAedvzjehvo1Z2tqZJ78jbjsj/T8MvclS6AX8fRF7RT2y",
-	"rrI6ly8C7FDIVXUj0N83r+jECcdAK0aehXd7ZDmCOpEBSz05i5hViyW2Q1l21wBxLSvAYhhnO4D1NeDH",
-	"PcEyo3FJGoSvAQa9gC59+RGgbt/S/iPgrLTvChoe62uWvxGe/weOMA1Jf2EFtK54/EDYudy5viV6G9hW",
-	"mBe3A5uaRKRb9yxxZ8afDIfjo7c0j8fjyenodFTdYvi7vtKqTeH/X1+ubAqvchg3FP6slvf83wAAAP//",
+	"7Fptj9s2Ev4rA12B7OLkt802TXyfnL0UZ6DJBZsWBS7Z89Li2GIikSpJresG+98PQ1KyZMmO06RBiut+",
+	"WkvkzHDmmRfO6H2UqLxQEqU10fR9pNEUShp0P55prTT9kyhpUVr6lxVFJhJmhZKjt0ZJemaSFHNG/32j",
+	"cRVNo7+NdlRH/q0ZOWpXSlomJOro/v4+jjiaRIuCqEXTaCYBaVEMQoJN0f+CpNoDauUez58+h9nLOfyL",
+	"Sb5U6t0wIlqBD4kxK7mwz+4qkTkXxIFlL7UqUFtBx7O6xB4BiPZVpkoOs8SKO2G38KNmyTvUgEQwBmac",
+	"EAb1HWrYaGURhAWrQFgDjFhDptbDKI6KBr/3EUs8m/eR3RYYTSNjtZDr6D6OEqU1Zk6rc967wjH/UeTY",
+	"+1ZIYQWz3lrHzht2quVbTCztzNEYtu6nqkqbKM8RZZlH09eRKZMEjYniaMVEVmqMbuLuRo0sQOOjZDF4",
+	"h1rYba8wluk12o+k6WT5pRQaOUkfLLA7WVOv+1ZoarVmf9Mj9g5tPwjjJGzb3bFw/wmLufmQnzTAe19z",
+	"Y1qzLf2W+KtdJKU23tZt/L7UaFBa2KToHahgawRhYFVm2RQKZgxBlRm49SRuYaW0W0l0/fKzTSqSFHK2",
+	"hSUC5oXdng9htmxTfoeF9R5hACVHDktcKY07tlxw8oE9Q+5ZJOimT6178aKrVnrfVmt7QaJ4P66PYT5X",
+	"GhdCrtQHQNhmJdkBx/QP3vdo4ThSnew7Sfv0kws59wefdGFiLLOlWeypQEiLa4q9cWQ1Sw5I1pTDL4sr",
+	"ZffJ8T0rM3tdZtjF48zDZEUrQJcZxrARNnWBUnBgkkOiSmlNN1i6512K3wuNoOQOsjYVBnImt5Azm6RC",
+	"roHkR2NNTKsk4K+F0PgPYB7BOTJpQCrPmRjn7FeRU3ibjKs/p93wMO7RXqKRWeQL5kRcKZ3TfxFnFgfW",
+	"B5MOFDhmbLvwQG0f6mcmwkEyJddNR2LSbFDHoHTzqdNnS/JHe0KP+4T2ijBB6LYIP6boDARcIWnHwoo0",
+	"vdIq95LRqUBJ4nracVNhe456HWzjzuEYEh++T1lI++gy6juE4AcSoLFMJn0YlFC9hKvrF3X+foX6TiQ4",
+	"uLp+ASkyjhrIiylA7mGFyW1Q9g8o1zaNpt9OLpyyq9+TnvNn4q5Hmp9TtClqisIUYI0VWeZUMHVKNwWx",
+	"XW6dhziAxu55wYyFnf0acXWpVIZMunRdoGZVidFRQv12zqs6imqoM1WgZIUYblmencdgyiQlFa3RLiq9",
+	"dfWxo7anmUeXH1RMoYVMRMGyfhTOZ88pNgQRE5ZlqD9okItvH53AVy3ZUmShwDgUV4QBkzL6teqGlD1B",
+	"lKQUqLegJLY9Q5XLDFuxpdc7ZZkvPa4pc/f45VWmjHf6REmJrn7xMVSqEB36waDR6u2CrSzqhcFESd4X",
+	"eIiQTxUuWMI17RrMaFdwilaYefzo8sNhxiDyA6waJvD8uGYbAxoLZIRvlths64OOkhQfJJXVVaw/MUIY",
+	"xB4PeL5vyl0EMmwDZ05TwEpKGTZccFyCms+en5/K2Wmyz/vITgFbbo0LSch4yId9d50zyt0gJKVZ5AsX",
+	"889b1vj2yZOGLZxl9mXay+aCqtpG7grKCsE6xKyjOX4ui/JIEb5imeneqhoFwNT7FJwhoziz59XnMeBq",
+	"hYmFM2YhQ4p6BAS1qlFaZdEYnMecOxtR6czLDP9sZcT/WUnw9SXpv1LmXynzr5T5dSauw0mov83iGJ3e",
+	"ZtldWztdlr2sGQj35cV5cPdr4rMv0OFwR05bvX1gKOJ9dOzaz+wVr2NSvrLM4nE5D8bsRSZysXfbrTy2",
+	"45lFxuTiwE2tNGyNi0RJU+bIm452AmG/2Ynyu3YWqIVycrEs+/cqmr4+DpKXfv39TRzJMssYEXedxoP6",
+	"3x3+4FH7TPSyFmyvySX5woau72lJ1lim7Uft2TtKg0C8498n9E90Pi/5TwX/ILY+uw+EFFBr2DNx7lqX",
+	"ot0w/+WQ0OJ0UIHXmCjNv7jqDma4V/4FVFqNgXGOvEorSak1pXN/rA+k8IvJ5XeXjx8+uvzuaC4/rMLD",
+	"PuOPUGpht6/IRl5pM54L+RSZRt2vN0YLwKp3oY9djXGYy3DaIveZ7WwwcEsHbqnLXw4KDkyefi1Sam3h",
+	"51lV47jLl/KjVpkrIEOhpnGFGqnkDUKcJTkf/aL9r/MhzC0IE/o/2tK2+dPnDwzRmIKwb2SG1kCSCbKH",
+	"dZdaug1xzJUBrsUdNo74wKdwdLW1WMFbtTSgmaSLhKvkC2YM8viNJBoaGffXDTfPCo1++i8X1iKvhHO0",
+	"OZSSSvNROOTobgJKZtt6WvBGhhOKPS0z2TLI2W1L67fnMfhhhC8ZqbKFvDQWDEr+RjIDt7PSpkqL31xl",
+	"PQVvenhTjscPkwZp9wBvh2+ku+YmKA3uGvfRrGBJinAxHJPb6iwY1UxHo81mM2Tu9VDp9SjsNaMf5lfP",
+	"Xrx6NrgYjoepzTNXRghLYSGqbNi0ehRHd6iNR8RkOB6OwwWErhLRNHo4HA8fUvpgNnVQHt1NRk77g90A",
+	"ad1X8FI5ZLrGaqA7GC0GlXE07iJnbAwrkVnU7rkMQxtmgTk4TIG5qZF/nDCtBRq4bYyfbivj1LMky96h",
+	"oThRo8fdrUOl37hNRdMoE8YunLyLcDw6umY5WtTGhWNBh/ulRL2N4spQ9QRvN3Pev9N0sls/pd0IcEfq",
+	"Y6acRLcvLIeRIfjpVx/n5ljxo47RZefnUZQB4ExpYKMA/MR1JUBwj/vzQ6KEedYBOVwaOVGdjdmpL356",
+	"KU4uHp9M0YiQAmpCpxUz/dR8+dqkVlcKE7qANG9JDy/22znHGzld28yg4SjT3UzUdxnpJ3mcTZmFNbtD",
+	"EPaQhcKotyl4waxFTWv/+3o8eHLzfhJPHt9/06OLm7j9QcfFePzZPufYm3r3fM5BAK3bAd7JhxTzLr0U",
+	"fcRraf3XIn715OTVVBOUec70NoTFVkR0U/w1xZboysfl6Ia2UKDdXR45Zugr2XbASjJkehHWdfR62Q3L",
+	"L5RvnwkDGa7s8JMOc425usOQB3ft1N4jxf1p4pnb66ew7TzgUnGqNgcaoJT2Ddu42qJeJSykHrU9cf2Q",
+	"lj4f+tq9gAPgo7Oa4aeDqG6weooHlF4o06P1ueuDGL/fgJChjJ69nD8woR1lpqEeDPpmHjjOEGhcv9Fr",
+	"OK7L/hjqnmC303cOlBSENbtueviyqu5cMd9Id/9oVRTIG92y8/ZXIbcumdyGsjV3rWdawOC20Z263fUA",
+	"adUQZr2zFNehcrijCiMcmUrh0lRF4eV4Qiwuxw9d+UuY9+qjspNsboAYuU8LwodinFm2ZAZjMCo4iUaH",
+	"LXAYw1AOMdexRtPFLeOhVRX5uwga+1Tx7ecHrJ+g3LfvPO4i2XGXyefnfsxVWh9nfMlIPeOcqs3jUa0V",
+	"qEfvBb8/Fq3989qifZUlFdqNooxH+wY5UMN0+/XNhMwGv80G/xkPngxu/n5aSr48MnoRBtaufP5I9dLq",
+	"y0/KNKfao27C94e/aywylgT326QqQ38L3bWPDSI/ehP311ESynTyH0WZxpWnCgtd9/aNIsc6OtUCXlBh",
+	"ajEpYK+ZkL/LHE9+rzkM2qr34uYER4xRVp+19RtjxhttHQitFaLNZLOfVHV4HLXQ56m6BgzeqiVoJvtU",
+	"nCjNF16GPyaINvtlJ0XQz1dwtHvoB6JoQ4kePLt63yuTwO31hH90hP2kEEAS7pBSmfQ47ga7lmr4RuBA",
+	"KGijrYkyOJPuQ1WppO9TUZlRsO2AmcFWlYO1giJj0ripf0hX7RZwDL+hVm5A3IV6F7O0tdWl/QNx22qU",
+	"/8nQm6RMrvHrRewrtA0vq215EmBHjN9Vffb+uPmK0pFPAw0dudq4HSNDY9eVmZmrD2LQYp3apipDdPUQ",
+	"l7wCbBhYtwDrfMA1URnkStqUODDnA4C9gA5n+RKgbs4+/xRwFtJFBYmbenjxFeH5E2qEmTf6iR7QGJy4",
+	"Yrg1Mnl9QxWqL8V8rdxVbKYSlnWmF8NW53w6Gk0uvhuOh+PhZPp4/HhczQbcBC1ItU/8n/XIYp94ZcPh",
+	"rmC/qund/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -63,6 +63,9 @@ func Run(t *testing.T, e Engine) {
 		{"ConcurrentLoadIfEmpty", testConcurrentLoadIfEmpty},
 		{"Durable", testDurable},
 		{"SharedStoresActAsOne", testShared},
+		{"Faults", testFaults},
+		{"FaultCountExact", testFaultCountExact},
+		{"SharedFaults", testSharedFaults},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, e) })
@@ -759,5 +762,179 @@ func testShared(t *testing.T, e Engine) {
 	b.AppendAudit(ctx, [][]byte{[]byte(`{"from":"b"}`)})
 	if ea, eb := listAudit(t, a), listAudit(t, b); !slices.Equal(ea, eb) || len(ea) != 2 {
 		t.Fatalf("audit lists differ between stores: %q %q", ea, eb)
+	}
+}
+
+func ids(rules []domain.FaultRule) []string {
+	out := []string{}
+	for _, r := range rules {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+func testFaults(t *testing.T, e Engine) {
+	s, _ := seeded(t, e)
+	now := time.Now()
+	if all, err := s.Faults(ctx); err != nil || len(all) != 0 || all == nil {
+		t.Fatalf("a new store's fault rules: %v %v", all, err)
+	}
+	ra := 7
+	p := 0.5
+	seedV := int64(42)
+	exp := now.Add(time.Hour).UTC().Truncate(time.Microsecond)
+	rules := []*domain.FaultRule{
+		{ID: "f1", Operation: "get_instance", Status: 503, RetryAfterSeconds: &ra, Count: 2, CreatedAt: now.UTC()},
+		{ID: "f2", Instance: crnA1, Principal: "IBMid-demo-admin", DelayMS: 100, Probability: &p, Seed: &seedV, ExpiresAt: &exp},
+		{ID: "f3", Reset: true},
+	}
+	for _, r := range rules {
+		if err := s.AddFault(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.Faults(ctx)
+	if err != nil || !slices.Equal(ids(all), []string{"f1", "f2", "f3"}) {
+		t.Fatalf("rules: %v %v", ids(all), err)
+	}
+	if !reflect.DeepEqual(all[1], *rules[1]) || *all[0].RetryAfterSeconds != 7 || !all[0].CreatedAt.Equal(rules[0].CreatedAt) {
+		t.Fatalf("a rule kept and read back:\n got %+v\nwant %+v", all[1], *rules[1])
+	}
+	if err := s.AddFault(ctx, &domain.FaultRule{ID: "f1", Status: 500}); err == nil {
+		t.Fatal("a second rule with a kept id was kept")
+	}
+	// A count fires exactly that often, then the rule is spent and no longer live.
+	for i, want := range []bool{true, true, false} {
+		fired, err := s.TakeFault(ctx, "f1", now)
+		if err != nil || fired != want {
+			t.Fatalf("take %d of a count-2 rule: %v %v, want %v", i+1, fired, err, want)
+		}
+	}
+	live, err := s.LiveFaults(ctx, now)
+	if err != nil || !slices.Equal(ids(live), []string{"f2", "f3"}) {
+		t.Fatalf("live after f1 is spent: %v %v", ids(live), err)
+	}
+	all, _ = s.Faults(ctx)
+	if all[0].Hits != 2 || all[0].Seen != 2 {
+		t.Fatalf("f1 counts: seen %d hits %d, want 2 and 2", all[0].Seen, all[0].Hits)
+	}
+	// A seeded probability fires on the draws of its seed, as domain.SeededDraw says.
+	for n := int64(1); n <= 20; n++ {
+		fired, err := s.TakeFault(ctx, "f2", now)
+		if err != nil || fired != (domain.SeededDraw(42, n) < 0.5) {
+			t.Fatalf("seeded draw %d: %v %v", n, fired, err)
+		}
+	}
+	// Expiry by time.
+	if live, _ := s.LiveFaults(ctx, exp); !slices.Equal(ids(live), []string{"f3"}) {
+		t.Fatalf("live at f2's expiry: %v", ids(live))
+	}
+	if fired, err := s.TakeFault(ctx, "f2", exp); fired || err != nil {
+		t.Fatalf("an expired rule fired: %v %v", fired, err)
+	}
+	if fired, err := s.TakeFault(ctx, "nope", now); fired || err != nil {
+		t.Fatalf("a missing rule: %v %v", fired, err)
+	}
+	// Delete one, an unknown one, then all; a Load removes them too.
+	wantCode(t, "delete unknown", s.DeleteFault(ctx, "nope"), domain.ENOTFOUND)
+	if err := s.DeleteFault(ctx, "f3"); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := s.LiveFaults(ctx, now); !slices.Equal(ids(live), []string{"f2"}) {
+		t.Fatalf("live after deleting f3: %v", ids(live))
+	}
+	if err := s.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := s.LiveFaults(ctx, now); len(live) != 0 {
+		t.Fatalf("live after clearing: %v", ids(live))
+	}
+	s.AddFault(ctx, &domain.FaultRule{ID: "f4", Status: 500})
+	if live, _ := s.LiveFaults(ctx, now); !slices.Equal(ids(live), []string{"f4"}) {
+		t.Fatalf("live after adding f4: %v", ids(live))
+	}
+	if err := s.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := s.LiveFaults(ctx, now); len(live) != 0 {
+		t.Fatalf("live after a Load: %v", ids(live))
+	}
+}
+
+// Concurrent takes of a count rule fire exactly count times.
+func testFaultCountExact(t *testing.T, e Engine) {
+	s, reopen := seeded(t, e)
+	stores := []domain.Store{s}
+	if e.Shared {
+		stores = append(stores, reopen(t), reopen(t))
+	}
+	if err := s.AddFault(ctx, &domain.FaultRule{ID: "c", Status: 503, Count: 25}); err != nil {
+		t.Fatal(err)
+	}
+	var fired sync.Map
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := stores[w%len(stores)]
+			for i := range 10 {
+				ok, err := st.TakeFault(ctx, "c", time.Now())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					fired.Store(fmt.Sprint(w, i), true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	fired.Range(func(any, any) bool { n++; return true })
+	if n != 25 {
+		t.Fatalf("a count-25 rule fired %d times over 80 concurrent takes", n)
+	}
+	for i, st := range stores {
+		if live, err := st.LiveFaults(ctx, time.Now()); err != nil || len(live) != 0 {
+			t.Fatalf("store %d still lists the spent rule live: %v %v", i, ids(live), err)
+		}
+	}
+}
+
+// A rule added, spent or deleted through one store is what the others match at once.
+func testSharedFaults(t *testing.T, e Engine) {
+	if !e.Shared {
+		t.Skip("this engine serves one process: one Store at a time on a database")
+	}
+	a, reopen := seeded(t, e)
+	b := reopen(t)
+	now := time.Now()
+	for i := range 10 {
+		if live, _ := b.LiveFaults(ctx, now); len(live) != 0 { // b caches that there are none
+			t.Fatalf("round %d: b lists %v before the add", i, ids(live))
+		}
+		id := fmt.Sprint("r", i)
+		if err := a.AddFault(ctx, &domain.FaultRule{ID: id, Status: 500, Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if live, _ := b.LiveFaults(ctx, now); !slices.Equal(ids(live), []string{id}) {
+			t.Fatalf("round %d: after an add through a, b lists %v", i, ids(live))
+		}
+		if fired, err := a.TakeFault(ctx, id, now); !fired || err != nil {
+			t.Fatalf("round %d: take: %v %v", i, fired, err)
+		}
+		if live, _ := b.LiveFaults(ctx, now); len(live) != 0 {
+			t.Fatalf("round %d: after a spent the rule, b lists %v", i, ids(live))
+		}
+	}
+	a.AddFault(ctx, &domain.FaultRule{ID: "d", Status: 500})
+	b.LiveFaults(ctx, now)
+	if err := a.DeleteFault(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := b.LiveFaults(ctx, now); len(live) != 0 {
+		t.Fatalf("after a delete through a, b lists %v", ids(live))
 	}
 }

@@ -1,0 +1,162 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
+)
+
+// AddFault keeps a fault rule after the others.
+func (s *Store) AddFault(ctx context.Context, r *domain.FaultRule) error {
+	b, err := domain.EncodeFaultRule(r)
+	if err != nil {
+		return err
+	}
+	return s.writeFaults(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO fault_rules (id, rule) VALUES (?, ?)`, r.ID, b)
+		return err
+	})
+}
+
+// DeleteFault removes one rule.
+func (s *Store) DeleteFault(ctx context.Context, id string) error {
+	return s.writeFaults(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM fault_rules WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return domain.FaultNotFound(id)
+		}
+		return nil
+	})
+}
+
+// ClearFaults removes every rule.
+func (s *Store) ClearFaults(ctx context.Context) error {
+	return s.writeFaults(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM fault_rules`)
+		return err
+	})
+}
+
+// writeFaults runs a write of the rules in a transaction and drops the cached live rules.
+func (s *Store) writeFaults(ctx context.Context, write func(*sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := write(tx); err != nil {
+		if domain.ErrorCode(err) != domain.EINTERNAL {
+			return err
+		}
+		return fmt.Errorf("sqlite: write fault rules: %w", err)
+	}
+	err = tx.Commit()
+	s.forgetFaults()
+	if err != nil {
+		return fmt.Errorf("sqlite: commit fault rules: %w", err)
+	}
+	return nil
+}
+
+// Faults lists every rule, oldest first, with its counts.
+func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT rule, seen, hits FROM fault_rules ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read fault rules: %w", err)
+	}
+	defer rows.Close()
+	out := []domain.FaultRule{}
+	for rows.Next() {
+		var (
+			b          []byte
+			seen, hits int64
+		)
+		if err := rows.Scan(&b, &seen, &hits); err != nil {
+			return nil, fmt.Errorf("sqlite: read fault rules: %w", err)
+		}
+		r, err := domain.DecodeFaultRule(b, seen, hits)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, rows.Err()
+}
+
+// LiveFaults lists the rules that may fire at now, from memory once read: every write of
+// the rules goes through this Store (one process owns the file) and drops the copy.
+func (s *Store) LiveFaults(ctx context.Context, now time.Time) ([]domain.FaultRule, error) {
+	s.cacheMu.RLock()
+	rules, ok, gen := s.faults, s.faultsOK, s.faultsGen
+	s.cacheMu.RUnlock()
+	if !ok {
+		all, err := s.Faults(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rules = all
+		s.cacheMu.Lock()
+		if s.faultsGen == gen {
+			s.faults, s.faultsOK = all, true
+		}
+		s.cacheMu.Unlock()
+	}
+	return domain.LiveFaultRules(rules, now), nil
+}
+
+// forgetFaults drops the cached rules (and makes a read in flight not keep what it read).
+func (s *Store) forgetFaults() {
+	s.cacheMu.Lock()
+	s.faults, s.faultsOK = nil, false
+	s.faultsGen++
+	s.cacheMu.Unlock()
+}
+
+// TakeFault counts a matching request and decides whether the rule fires, in one write
+// transaction. The cached rules are dropped only when the rule is spent.
+func (s *Store) TakeFault(ctx context.Context, id string, now time.Time) (bool, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var (
+		b          []byte
+		seen, hits int64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = ?`, id).Scan(&b, &seen, &hits)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: read fault rule: %w", err)
+	}
+	r, err := domain.DecodeFaultRule(b, seen, hits)
+	if err != nil {
+		return false, err
+	}
+	fired := r.Take(now, rand.Float64)
+	if _, err := tx.ExecContext(ctx, `UPDATE fault_rules SET seen = ?, hits = ? WHERE id = ?`, r.Seen, r.Hits, id); err != nil {
+		return false, fmt.Errorf("sqlite: count fault rule: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		s.forgetFaults()
+		return false, fmt.Errorf("sqlite: commit fault rule: %w", err)
+	}
+	if !r.Live(now) {
+		s.forgetFaults()
+	}
+	return fired, nil
+}
