@@ -14,9 +14,10 @@ import (
 
 	"github.com/qrapi/qrapi/client"
 	"github.com/qrapi/qrapi/gen"
+	"github.com/qrapi/qrapi/qrtest"
 )
 
-func newClient(t *testing.T, rs *refServer, opts ...client.Option) *client.Client {
+func newClient(t *testing.T, rs *qrtest.Server, opts ...client.Option) *client.Client {
 	t.Helper()
 	c, err := client.New(append([]client.Option{
 		client.WithURL(rs.URL + "/api"), client.WithIAMURL(rs.URL), client.WithAPIKey(keyAdmin),
@@ -29,8 +30,7 @@ func newClient(t *testing.T, rs *refServer, opts ...client.Option) *client.Clien
 }
 
 func TestEveryMethodAgainstTheReferenceServer(t *testing.T) {
-	rs := startReferenceServer(0)
-	defer rs.close()
+	rs := qrtest.NewServer(t)
 	c := newClient(t, rs)
 	ctx := context.Background()
 
@@ -116,7 +116,7 @@ func TestEveryMethodAgainstTheReferenceServer(t *testing.T) {
 
 func errOf[T any](_ T, err error) error { return err }
 
-func token(t *testing.T, rs *refServer, key string) string {
+func token(t *testing.T, rs *qrtest.Server, key string) string {
 	t.Helper()
 	a, err := core.NewIamAuthenticatorBuilder().SetApiKey(key).SetURL(rs.URL).Build()
 	if err != nil {
@@ -133,8 +133,7 @@ func token(t *testing.T, rs *refServer, key string) string {
 func TestAPIKeyTokenIsCachedAndRefreshed(t *testing.T) {
 	// go-sdk-core treats a token as expired 10 s before its exp: a 12 s token is stale
 	// after about 2 s.
-	rs := startReferenceServer(12 * time.Second)
-	defer rs.close()
+	rs := qrtest.NewServer(t, qrtest.WithTokenTTL(12*time.Second))
 	c := newClient(t, rs)
 	ctx := context.Background()
 	for range 5 {
@@ -142,14 +141,14 @@ func TestAPIKeyTokenIsCachedAndRefreshed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := rs.tokens.Load(); n != 1 {
+	if n := rs.TokenRequests(); n != 1 {
 		t.Fatalf("%d token requests for 5 calls, want 1", n)
 	}
 	time.Sleep(3 * time.Second) // past the token's usable life
 	if _, err := c.Instance(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := rs.tokens.Load(); n < 2 {
+	if n := rs.TokenRequests(); n < 2 {
 		t.Fatalf("%d token requests after expiry, want a new one", n)
 	}
 }
@@ -196,8 +195,7 @@ func TestURLsAndEnvironment(t *testing.T) {
 		t.Error("two credentials were accepted")
 	}
 
-	rs := startReferenceServer(0)
-	defer rs.close()
+	rs := qrtest.NewServer(t)
 	env := map[string]string{client.EnvAPIKey: keyAdmin, client.EnvInstance: crnA2, client.EnvURL: rs.URL + "/api/", client.EnvIAMURL: rs.URL}
 	c, err := client.New(client.FromEnv(func(k string) string { return env[k] }))
 	if err != nil {

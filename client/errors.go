@@ -19,6 +19,10 @@ var (
 	ErrConflict     = errors.New("conflict")
 	ErrTooLarge     = errors.New("request too large")
 	ErrServer       = errors.New("server error")
+	// ErrTooManyRequests is a 429 and ErrUnavailable a 503, answered after the client's
+	// retries ran out: any IBM Cloud API may answer them (openapi.yaml declares both).
+	ErrTooManyRequests = errors.New("too many requests")
+	ErrUnavailable     = errors.New("service unavailable")
 	// ErrAuthentication matches a failure to get an access token from IAM (a wrong API key,
 	// IAM unreachable); an answer of IAM's is also an *Error with its status and code.
 	ErrAuthentication = errors.New("authentication failed")
@@ -71,6 +75,10 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusConflict
 	case ErrTooLarge:
 		return e.StatusCode == http.StatusRequestEntityTooLarge
+	case ErrTooManyRequests:
+		return e.StatusCode == http.StatusTooManyRequests
+	case ErrUnavailable:
+		return e.StatusCode == http.StatusServiceUnavailable
 	case ErrServer:
 		return e.StatusCode >= 500
 	}

@@ -1,32 +1,41 @@
 package client_test
 
 import (
+	"fmt"
 	"time"
 
-	"github.com/qrapi/qrapi/internal/reftest"
+	"github.com/qrapi/qrapi/qrtest"
 )
 
 const (
-	keyAdmin  = reftest.KeyAdmin
-	keyReader = reftest.KeyReader
-	acctDemo  = reftest.AcctDemo
-	crnA1     = reftest.CRNA1
-	crnA2     = reftest.CRNA2
-	crnAMiss  = reftest.CRNAMiss
+	keyAdmin  = qrtest.KeyAdmin
+	keyReader = qrtest.KeyReader
+	acctDemo  = qrtest.AccountDemo
+	crnA1     = qrtest.InstanceA
+	crnA2     = qrtest.InstanceB
+	crnAMiss  = qrtest.InstanceMissing
 )
 
-// refServer adapts reftest.Server to the names these tests use.
+// standalone stands in for a test's *testing.T where there is none (the examples).
+type standalone struct{ cleanups []func() }
+
+func (s *standalone) Helper()                           {}
+func (s *standalone) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (s *standalone) Cleanup(f func())                  { s.cleanups = append(s.cleanups, f) }
+
+// refServer is a qrtest.Server for the examples, which have no *testing.T.
 type refServer struct {
-	*reftest.Server
-	tokens interface{ Load() int32 }
+	*qrtest.Server
+	t *standalone
 }
 
-func (r *refServer) close() { r.Server.Close() }
+func (r *refServer) close() {
+	for i := len(r.t.cleanups) - 1; i >= 0; i-- {
+		r.t.cleanups[i]()
+	}
+}
 
 func startReferenceServer(tokenTTL time.Duration) *refServer {
-	s, err := reftest.Start(tokenTTL)
-	if err != nil {
-		panic(err)
-	}
-	return &refServer{Server: s, tokens: &s.Tokens}
+	t := &standalone{}
+	return &refServer{Server: qrtest.NewServer(t, qrtest.WithTokenTTL(tokenTTL)), t: t}
 }

@@ -1,7 +1,8 @@
 package client_test
 
 import (
-	"github.com/qrapi/qrapi/internal/reftest"
+	"github.com/qrapi/qrapi/internal/readmetest"
+	"github.com/qrapi/qrapi/qrtest"
 
 	"os"
 	"os/exec"
@@ -14,7 +15,7 @@ func TestReadmeProgram(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program")
 	}
-	program, err := reftest.ReadmeBlock(filepath.Join("..", "README.md"), "readme-client", "go")
+	program, err := readmetest.ReadmeBlock(filepath.Join("..", "README.md"), "readme-client", "go")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,8 +29,7 @@ func TestReadmeProgram(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(program), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rs := startReferenceServer(0)
-	defer rs.close()
+	rs := qrtest.NewServer(t)
 	cmd := exec.Command("go", "run", "./"+filepath.Base(dir))
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "QISKIT_IBM_TOKEN="+keyAdmin, "QISKIT_IBM_INSTANCE="+crnA2, "QISKIT_IBM_URL="+rs.URL+"/api", "IBM_IAM_URL="+rs.URL)

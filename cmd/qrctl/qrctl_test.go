@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qrapi/qrapi/internal/reftest"
+	"github.com/qrapi/qrapi/qrtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -26,22 +26,18 @@ func qrctl(env map[string]string, args ...string) (int, string, string) {
 
 // Golden output of every command against the reference server, and the exit codes.
 func TestGoldenOutput(t *testing.T) {
-	rs, err := reftest.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
+	rs := qrtest.NewServer(t)
 	env := map[string]string{
 		"QISKIT_IBM_URL":   rs.URL + "/api",
 		"IBM_IAM_URL":      rs.URL,
-		"QISKIT_IBM_TOKEN": reftest.KeyAdmin,
+		"QISKIT_IBM_TOKEN": qrtest.KeyAdmin,
 		"QRCTL_CONFIG":     filepath.Join(t.TempDir(), "config.yaml"),
 	}
 	other := map[string]string{}
 	for k, v := range env {
 		other[k] = v
 	}
-	other["QISKIT_IBM_TOKEN"] = reftest.KeyOther
+	other["QISKIT_IBM_TOKEN"] = qrtest.KeyOther
 
 	cases := []struct {
 		name string
@@ -49,33 +45,33 @@ func TestGoldenOutput(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"instance", env, []string{"instance", "--crn", reftest.CRNA1}, 0},
-		{"instance_json", env, []string{"instance", "--crn", reftest.CRNA1, "-o", "json"}, 0},
-		{"instance_page_example", other, []string{"instance", "--crn", reftest.CRNB1}, 0},
-		{"instance_page_example_json", other, []string{"instance", "--crn", reftest.CRNB1, "--output", "json"}, 0},
-		{"instance_deprecated_qctrl", other, []string{"instance", "--crn", reftest.CRNB2}, 0},
-		{"instance_config", env, []string{"instance", "config", "--crn", reftest.CRNA2}, 0},
-		{"instance_config_json", env, []string{"instance", "config", "--crn", reftest.CRNA2, "-o", "json"}, 0},
-		{"usage", env, []string{"usage", "--crn", reftest.CRNA1}, 0},
-		{"usage_json", env, []string{"usage", "--crn", reftest.CRNA2, "-o", "json"}, 0},
-		{"usage_yaml", env, []string{"usage", "--crn", reftest.CRNA2, "-o", "yaml"}, 0},
-		{"account", env, []string{"account", "--crn", reftest.CRNA1}, 0},
-		{"account_json", env, []string{"account", reftest.AcctDemo, "-o", "json"}, 0},
-		{"account_default_configuration", other, []string{"account", reftest.AcctOther}, 0},
-		{"set_limit", env, []string{"instance", "set-limit", "3600", "--crn", reftest.CRNA1}, 0},
-		{"set_limit_conflict", env, []string{"instance", "set-limit", "10", "--crn", reftest.CRNA1}, 1},
-		{"remove_limit", env, []string{"instance", "remove-limit", "--crn", reftest.CRNA2}, 0},
-		{"remove_limit_json", env, []string{"instance", "remove-limit", "--crn", reftest.CRNA2, "-o", "json"}, 0},
-		{"not_found", env, []string{"instance", "--crn", reftest.CRNAMiss}, 1},
-		{"forbidden", other, []string{"usage", "--crn", reftest.CRNA1}, 1},
-		{"account_hidden", other, []string{"account", reftest.AcctDemo}, 1},
-		{"bad_limit", env, []string{"instance", "set-limit", "ten", "--crn", reftest.CRNA1}, 2},
+		{"instance", env, []string{"instance", "--crn", qrtest.InstanceA}, 0},
+		{"instance_json", env, []string{"instance", "--crn", qrtest.InstanceA, "-o", "json"}, 0},
+		{"instance_page_example", other, []string{"instance", "--crn", qrtest.InstanceOther}, 0},
+		{"instance_page_example_json", other, []string{"instance", "--crn", qrtest.InstanceOther, "--output", "json"}, 0},
+		{"instance_deprecated_qctrl", other, []string{"instance", "--crn", qrtest.InstanceOtherEU}, 0},
+		{"instance_config", env, []string{"instance", "config", "--crn", qrtest.InstanceB}, 0},
+		{"instance_config_json", env, []string{"instance", "config", "--crn", qrtest.InstanceB, "-o", "json"}, 0},
+		{"usage", env, []string{"usage", "--crn", qrtest.InstanceA}, 0},
+		{"usage_json", env, []string{"usage", "--crn", qrtest.InstanceB, "-o", "json"}, 0},
+		{"usage_yaml", env, []string{"usage", "--crn", qrtest.InstanceB, "-o", "yaml"}, 0},
+		{"account", env, []string{"account", "--crn", qrtest.InstanceA}, 0},
+		{"account_json", env, []string{"account", qrtest.AccountDemo, "-o", "json"}, 0},
+		{"account_default_configuration", other, []string{"account", qrtest.AccountOther}, 0},
+		{"set_limit", env, []string{"instance", "set-limit", "3600", "--crn", qrtest.InstanceA}, 0},
+		{"set_limit_conflict", env, []string{"instance", "set-limit", "10", "--crn", qrtest.InstanceA}, 1},
+		{"remove_limit", env, []string{"instance", "remove-limit", "--crn", qrtest.InstanceB}, 0},
+		{"remove_limit_json", env, []string{"instance", "remove-limit", "--crn", qrtest.InstanceB, "-o", "json"}, 0},
+		{"not_found", env, []string{"instance", "--crn", qrtest.InstanceMissing}, 1},
+		{"forbidden", other, []string{"usage", "--crn", qrtest.InstanceA}, 1},
+		{"account_hidden", other, []string{"account", qrtest.AccountDemo}, 1},
+		{"bad_limit", env, []string{"instance", "set-limit", "ten", "--crn", qrtest.InstanceA}, 2},
 		{"no_crn", env, []string{"usage"}, 2},
-		{"bad_output", env, []string{"usage", "--crn", reftest.CRNA1, "-o", "xml"}, 2},
+		{"bad_output", env, []string{"usage", "--crn", qrtest.InstanceA, "-o", "xml"}, 2},
 		{"unknown_command", env, []string{"instances"}, 2},
 		{"unknown_flag", env, []string{"usage", "--nope"}, 2},
-		{"no_credentials", map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"]}, []string{"usage", "--crn", reftest.CRNA1}, 2},
-		{"wrong_api_key", map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"], "IBM_IAM_URL": rs.URL, "QISKIT_IBM_URL": rs.URL + "/api"}, []string{"usage", "--crn", reftest.CRNA1, "--apikey", "nobody-has-this-key-0000"}, 1},
+		{"no_credentials", map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"]}, []string{"usage", "--crn", qrtest.InstanceA}, 2},
+		{"wrong_api_key", map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"], "IBM_IAM_URL": rs.URL, "QISKIT_IBM_URL": rs.URL + "/api"}, []string{"usage", "--crn", qrtest.InstanceA, "--apikey", "nobody-has-this-key-0000"}, 1},
 		{"version", env, []string{"version"}, 0},
 	}
 	for _, c := range cases {
@@ -110,13 +106,9 @@ func TestGoldenOutput(t *testing.T) {
 
 // --output json prints exactly the API's answer.
 func TestJSONIsTheAPIsAnswer(t *testing.T) {
-	rs, err := reftest.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": reftest.KeyOther, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
-	_, out, _ := qrctl(env, "instance", "--crn", reftest.CRNB1, "-o", "json")
+	rs := qrtest.NewServer(t)
+	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": qrtest.KeyOther, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	_, out, _ := qrctl(env, "instance", "--crn", qrtest.InstanceOther, "-o", "json")
 	page, err := os.ReadFile(filepath.Join("..", "..", "spec", "testdata", "examples", "000_get_instance_200.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -133,14 +125,14 @@ func TestJSONIsTheAPIsAnswer(t *testing.T) {
 func TestConfigSetGet(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "qrctl", "config.yaml")
 	env := map[string]string{"QRCTL_CONFIG": path}
-	if code, out, _ := qrctl(env, "config", "set", "crn", reftest.CRNA1); code != 0 || !strings.Contains(out, reftest.CRNA1) {
+	if code, out, _ := qrctl(env, "config", "set", "crn", qrtest.InstanceA); code != 0 || !strings.Contains(out, qrtest.InstanceA) {
 		t.Fatalf("set crn: %d %s", code, out)
 	}
 	if code, out, _ := qrctl(env, "config", "set", "apikey", "secret-api-key-1234"); code != 0 || strings.Contains(out, "secret-api-key") || !strings.Contains(out, "1234") {
 		t.Fatalf("set apikey: %d %s", code, out)
 	}
 	code, out, _ := qrctl(env, "config", "get")
-	if code != 0 || !strings.Contains(out, "crn = "+reftest.CRNA1) || strings.Contains(out, "secret-api-key") {
+	if code != 0 || !strings.Contains(out, "crn = "+qrtest.InstanceA) || strings.Contains(out, "secret-api-key") {
 		t.Fatalf("get: %d %s", code, out)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
@@ -164,53 +156,41 @@ func TestConfigSetGet(t *testing.T) {
 			t.Fatalf("%v: exit %d %s", args, code, errOut)
 		}
 	}
-	qrctl(env, "config", "set", "crn", reftest.CRNA1)
+	qrctl(env, "config", "set", "crn", qrtest.InstanceA)
 
 	// The kept defaults are used: the CRN and key from the file reach the server.
-	rs, err := reftest.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	qrctl(env, "config", "set", "apikey", reftest.KeyAdmin)
+	rs := qrtest.NewServer(t)
+	qrctl(env, "config", "set", "apikey", qrtest.KeyAdmin)
 	qrctl(env, "config", "set", "url", rs.URL+"/api")
 	qrctl(env, "config", "set", "iam-url", rs.URL)
 	if code, out, errOut := qrctl(env, "usage", "-o", "json"); code != 0 || !strings.Contains(out, `"plan_id":"plan-id-2"`) {
 		t.Fatalf("usage from config: %d %s %s", code, out, errOut)
 	}
 	// A flag beats the environment, which beats the file.
-	env["QISKIT_IBM_INSTANCE"] = reftest.CRNA2
+	env["QISKIT_IBM_INSTANCE"] = qrtest.InstanceB
 	if _, out, _ := qrctl(env, "usage", "-o", "json"); !strings.Contains(out, `"plan_id":"plan-id-3"`) {
 		t.Fatalf("env over file: %s", out)
 	}
-	if _, out, _ := qrctl(env, "usage", "-o", "json", "--crn", reftest.CRNA1); !strings.Contains(out, `"plan_id":"plan-id-2"`) {
+	if _, out, _ := qrctl(env, "usage", "-o", "json", "--crn", qrtest.InstanceA); !strings.Contains(out, `"plan_id":"plan-id-2"`) {
 		t.Fatalf("flag over env: %s", out)
 	}
 }
 
 func TestDebugRedactsCredentials(t *testing.T) {
-	rs, err := reftest.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": reftest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
-	code, _, errOut := qrctl(env, "instance", "--crn", reftest.CRNA1, "--debug")
+	rs := qrtest.NewServer(t)
+	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	code, _, errOut := qrctl(env, "instance", "--crn", qrtest.InstanceA, "--debug")
 	if code != 0 || !strings.Contains(errOut, "> GET /api/v1/instance") || !strings.Contains(errOut, "< HTTP/1.1 200 OK") || !strings.Contains(errOut, "Authorization: Bearer [REDACTED]") {
 		t.Fatalf("debug output: %s", errOut)
 	}
-	if strings.Contains(errOut, reftest.KeyAdmin) || strings.Contains(errOut, "eyJ") {
+	if strings.Contains(errOut, qrtest.KeyAdmin) || strings.Contains(errOut, "eyJ") {
 		t.Fatalf("debug output leaks a credential: %s", errOut)
 	}
 }
 
 func TestLoginAndCompletion(t *testing.T) {
-	rs, err := reftest.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	env := map[string]string{"IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": reftest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	rs := qrtest.NewServer(t)
+	env := map[string]string{"IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
 	code, out, _ := qrctl(env, "login")
 	if code != 0 || !strings.Contains(out, "Expires") || !strings.Contains(out, "(in 1h0m0s)") || strings.Contains(out, "eyJ") {
 		t.Fatalf("login: %d %s", code, out)

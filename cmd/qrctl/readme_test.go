@@ -6,22 +6,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qrapi/qrapi/internal/reftest"
+	"github.com/qrapi/qrapi/internal/readmetest"
+	"github.com/qrapi/qrapi/qrtest"
 )
 
 // The README's qrctl lines, run as written (in-process) against a reference server; only
 // the address in the exports is changed, to the test server's.
 func TestReadmeCommands(t *testing.T) {
-	block, err := reftest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-qrctl", "sh")
+	block, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-qrctl", "sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	rs, err := reftest.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
+	rs := qrtest.NewServer(t)
 	env := map[string]string{"QRCTL_CONFIG": filepath.Join(t.TempDir(), "config.yaml")}
 	ran := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
@@ -52,12 +49,8 @@ func TestReadmeCommands(t *testing.T) {
 	}
 	_, sample, _ := strings.Cut(string(readme), "`qrctl usage` prints, for the demo:\n\n```\n")
 	sample, _, _ = strings.Cut(sample, "```")
-	fresh, err := reftest.Start(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	env = map[string]string{"QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml"), "QISKIT_IBM_URL": fresh.URL + "/api", "IBM_IAM_URL": fresh.URL, "QISKIT_IBM_TOKEN": reftest.KeyAdmin, "QISKIT_IBM_INSTANCE": reftest.CRNA1}
+	fresh := qrtest.NewServer(t)
+	env = map[string]string{"QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml"), "QISKIT_IBM_URL": fresh.URL + "/api", "IBM_IAM_URL": fresh.URL, "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QISKIT_IBM_INSTANCE": qrtest.InstanceA}
 	if _, out, _ := qrctl(env, "usage"); out != sample {
 		t.Errorf("README sample differs:\n--- qrctl usage\n%s--- README\n%s", out, sample)
 	}

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/qrapi/qrapi/internal/reftest"
+	"github.com/qrapi/qrapi/internal/readmetest"
 
 	"context"
 	"io"
@@ -18,7 +18,7 @@ func TestReadmeCurlLines(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	script, err := reftest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-curl", "sh")
+	script, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-curl", "sh")
 	if err != nil {
 		t.Fatal(err)
 	}
