@@ -46,6 +46,7 @@ type config struct {
 	apiVersion string
 	httpClient *http.Client
 	retry      RetryPolicy
+	onRetry    func(RetryEvent)
 	validate   bool
 	userAgent  string
 	getenv     func(string) string
@@ -97,6 +98,12 @@ func WithRetry(p RetryPolicy) Option {
 		c.retry = p
 		return nil
 	}
+}
+
+// WithRetryObserver calls f before each retry, with what the failed attempt got and the
+// wait before the next one: for logs (qrctl --debug prints them).
+func WithRetryObserver(f func(RetryEvent)) Option {
+	return func(c *config) error { c.onRetry = f; return nil }
 }
 
 // WithoutRetry sends each request once.
@@ -176,7 +183,7 @@ func New(opts ...Option) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	var tr http.RoundTripper = &retryTransport{next: base, policy: c.retry, sleep: sleepCtx}
+	var tr http.RoundTripper = &retryTransport{next: base, policy: c.retry, sleep: sleepCtx, observe: c.onRetry}
 	if c.validate {
 		if tr, err = newValidatingTransport(tr, c.url); err != nil {
 			return nil, err

@@ -25,11 +25,24 @@ type RetryPolicy struct {
 // 0.5s, 1s, 2s (capped at 10s), within 30s.
 var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 4, MinWait: 500 * time.Millisecond, MaxWait: 10 * time.Second, MaxElapsed: 30 * time.Second}
 
+// RetryEvent is a retry the client is about to make: what the failed attempt got, and
+// how long the client waits before the next one.
+type RetryEvent struct {
+	Method, URL string
+	Attempt     int // the attempt that failed, from 1
+	MaxAttempts int
+	Status      int   // the failed attempt's status; 0 when it got no answer (Err)
+	Err         error // the connection error, if there was no answer
+	Wait        time.Duration
+	RetryAfter  bool // Wait is the answer's Retry-After (capped at the policy's MaxWait)
+}
+
 // retryTransport retries requests under a RetryPolicy.
 type retryTransport struct {
-	next   http.RoundTripper
-	policy RetryPolicy
-	sleep  func(ctx context.Context, d time.Duration) error // replaced in tests
+	next    http.RoundTripper
+	policy  RetryPolicy
+	sleep   func(ctx context.Context, d time.Duration) error // replaced in tests
+	observe func(RetryEvent)                                 // nil: none
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -68,15 +81,16 @@ func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-func (rt *retryTransport) backoff(attempt int, resp *http.Response) time.Duration {
+// backoff is the wait before the next attempt, and whether Retry-After said it.
+func (rt *retryTransport) backoff(attempt int, resp *http.Response) (time.Duration, bool) {
 	if d, ok := retryAfter(resp, time.Now()); ok {
-		return min(d, rt.policy.MaxWait)
+		return min(d, rt.policy.MaxWait), true
 	}
 	ceiling := rt.policy.MinWait << (attempt - 1)
 	if ceiling <= 0 || ceiling > rt.policy.MaxWait {
 		ceiling = rt.policy.MaxWait
 	}
-	return time.Duration(rand.Int64N(int64(ceiling) + 1)) // full jitter
+	return time.Duration(rand.Int64N(int64(ceiling) + 1)), false // full jitter
 }
 
 // RoundTrip sends the request, and again while the answer is retryable and the policy allows.
@@ -105,12 +119,19 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return resp, err
 		}
-		wait := rt.backoff(attempt, resp)
+		wait, fromHeader := rt.backoff(attempt, resp)
 		if time.Since(start)+wait > rt.policy.MaxElapsed {
 			if err != nil {
 				err = fmt.Errorf("after %d attempts in %s: %w", attempt, time.Since(start).Round(time.Millisecond), err)
 			}
 			return resp, err
+		}
+		if rt.observe != nil {
+			ev := RetryEvent{Method: req.Method, URL: req.URL.String(), Attempt: attempt, MaxAttempts: rt.policy.MaxAttempts, Err: err, Wait: wait, RetryAfter: fromHeader}
+			if resp != nil {
+				ev.Status = resp.StatusCode
+			}
+			rt.observe(ev)
 		}
 		if resp != nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))

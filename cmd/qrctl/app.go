@@ -193,6 +193,9 @@ func (a *app) httpClient() *http.Client {
 
 func (a *app) client() (*client.Client, error) {
 	opts := []client.Option{client.WithHTTPClient(a.httpClient()), client.WithUserAgent("qrctl/" + qrctlVersion())}
+	if a.s.debug {
+		opts = append(opts, client.WithRetryObserver(a.debugRetry))
+	}
 	if a.s.url != "" {
 		opts = append(opts, client.WithURL(a.s.url))
 	}

@@ -8,6 +8,9 @@ import (
 	"net/http/httputil"
 	"regexp"
 	"sync"
+	"time"
+
+	"github.com/qrapi/qrapi/client"
 )
 
 // debugTransport prints each request and answer, with credentials redacted.
@@ -27,6 +30,19 @@ func redact(b []byte) []byte {
 	b = redactAuth.ReplaceAll(b, []byte("$1 [REDACTED]"))
 	b = redactAPIKey.ReplaceAll(b, []byte("${1}[REDACTED]"))
 	return redactTokens.ReplaceAll(b, []byte("${1}[REDACTED]"))
+}
+
+// debugRetry prints a retry the client is about to make: the attempt, what it got, the wait.
+func (a *app) debugRetry(ev client.RetryEvent) {
+	got := fmt.Sprintf("%d %s", ev.Status, http.StatusText(ev.Status))
+	if ev.Status == 0 {
+		got = "no answer: " + ev.Err.Error()
+	}
+	why := "backoff"
+	if ev.RetryAfter {
+		why = "Retry-After"
+	}
+	fmt.Fprintf(a.stderr, "~ attempt %d of %d: %s; retrying in %s (%s)\n", ev.Attempt, ev.MaxAttempts, got, ev.Wait.Round(time.Millisecond), why)
 }
 
 func (d *debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qrapi/qrapi/qrtest"
 )
@@ -208,5 +209,33 @@ func TestLoginAndCompletion(t *testing.T) {
 	}
 	if code, _, _ := qrctl(env, "completion", "tcsh"); code != 2 {
 		t.Errorf("completion tcsh: exit %d", code)
+	}
+}
+
+// --debug shows each retry of a faulted call: the attempt, what it got, the wait and why;
+// the call then succeeds. Without --debug the retries are silent.
+func TestDebugShowsRetries(t *testing.T) {
+	rs := qrtest.NewServer(t)
+	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	rs.AddFault(t, qrtest.Fault{Operation: "get_instance", Status: 503, RetryAfter: time.Second, Count: 2})
+	code, out, errOut := qrctl(env, "instance", "--crn", qrtest.InstanceA, "--debug")
+	if code != 0 || !strings.Contains(out, "plan-id-2") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"~ attempt 1 of 4: 503 Service Unavailable; retrying in 1s (Retry-After)\n",
+		"~ attempt 2 of 4: 503 Service Unavailable; retrying in 1s (Retry-After)\n",
+		"< HTTP/1.1 503 Service Unavailable", "< HTTP/1.1 200 OK",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("debug output lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Count(errOut, "~ attempt") != 2 {
+		t.Errorf("want two retry lines:\n%s", errOut)
+	}
+	rs.AddFault(t, qrtest.Fault{Operation: "get_instance", Status: 503, RetryAfter: time.Second, Count: 1})
+	if code, _, errOut := qrctl(env, "instance", "--crn", qrtest.InstanceA); code != 0 || errOut != "" {
+		t.Fatalf("without --debug: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -85,5 +86,51 @@ func TestMakeRunBannerNamesItsAddress(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), "make run ADDR=") {
 		t.Fatal("the README does not say how to pick make run's address (ADDR)")
+	}
+}
+
+// The README's fault-injection lines, run as written against a server started as make run
+// starts it (the demo seed, the control API's demo token), on a free loopback port.
+func TestReadmeFaultLines(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatalf("curl is needed to run the README's lines: %v", err)
+	}
+	script, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-faults", "sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	env := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_ADMIN_TOKEN": "demo-admin-token",
+		"QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml")}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard, ready) }()
+	addr := <-ready
+	script = strings.Replace(script, "BASE=http://127.0.0.1:8080", "BASE=http://"+addr, 1)
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("README script: %v\n%s", err, out)
+	}
+	got := string(out)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^HTTP/1.1 429 Too Many Requests`),
+		regexp.MustCompile(`(?mi)^Retry-After: 2`),
+		regexp.MustCompile(`"code":"injected_fault"`),
+		regexp.MustCompile(`(?m)^200 after (1\.[5-9]|[2-9])`), // the delay held the call
+		regexp.MustCompile(`(?m)^204$`),                       // the delete by id, and of all
+		regexp.MustCompile(`\{"faults":\[\{"count":2,[^}]*"hits":1,[^}]*"operation":"get_usage",[^}]*"seen":1,"status":429\}`), // the listing's counts
+		regexp.MustCompile(`"operation":"get_instance","probability":0.1,"reset":true,"seed":42`),
+	} {
+		if !want.MatchString(got) {
+			t.Errorf("README fault lines' output lacks %s:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "204\n"); n != 2 {
+		t.Errorf("%d deletes answered 204, want 2:\n%s", n, got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
