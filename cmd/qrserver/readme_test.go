@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,22 +17,7 @@ import (
 // The README's copy-paste curl lines, run as written against a server started with the
 // demo seed (only the address is changed, to a free loopback port).
 func TestReadmeCurlLines(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
-	}
-	script, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-curl", "sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	env := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml")}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard, ready) }()
-	addr := <-ready
-	script = strings.Replace(script, "BASE=http://127.0.0.1:8080", "BASE=http://"+addr, 1)
+	script := readmeScript(t, "readme-curl", nil)
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("README script: %v\n%s", err, out)
@@ -59,10 +45,6 @@ func TestReadmeCurlLines(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "no token: ") || !strings.Contains(string(out), "Provided API key could not be found") ||
 		strings.Contains(string(out), "plan_id") {
 		t.Errorf("README script with a wrong key: %v, want it to stop at the token with IAM's message:\n%s", err, out)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -92,22 +74,7 @@ func TestMakeRunBannerNamesItsAddress(t *testing.T) {
 // The README's fault-injection lines, run as written against a server started as make run
 // starts it (the demo seed, the control API's demo token), on a free loopback port.
 func TestReadmeFaultLines(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatalf("curl is needed to run the README's lines: %v", err)
-	}
-	script, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-faults", "sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	env := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_ADMIN_TOKEN": "demo-admin-token",
-		"QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml")}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard, ready) }()
-	addr := <-ready
-	script = strings.Replace(script, "BASE=http://127.0.0.1:8080", "BASE=http://"+addr, 1)
+	script := readmeScript(t, "readme-faults", map[string]string{"QRSERVER_ADMIN_TOKEN": "demo-admin-token"})
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("README script: %v\n%s", err, out)
@@ -129,8 +96,38 @@ func TestReadmeFaultLines(t *testing.T) {
 	if n := strings.Count(got, "204\n"); n != 2 {
 		t.Errorf("%d deletes answered 204, want 2:\n%s", n, got)
 	}
-	cancel()
-	if err := <-done; err != nil {
+}
+
+// readmeScript returns the README's block after <!-- marker --> with its BASE pointed at a
+// server started as make run starts it (the demo seed, and env), on a free loopback port,
+// stopped when the test ends.
+func readmeScript(t *testing.T, marker string, env map[string]string) string {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatalf("curl is needed to run the README's lines: %v", err)
+	}
+	script, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), marker, "sh")
+	if err != nil {
 		t.Fatal(err)
+	}
+	all := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml")}
+	maps.Copy(all, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return all[k] }, io.Discard, io.Discard, ready) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case addr := <-ready:
+		return strings.Replace(script, "BASE=http://127.0.0.1:8080", "BASE=http://"+addr, 1)
+	case err := <-done:
+		done <- nil // for the cleanup, which waits for it
+		t.Fatalf("the server did not start: %v", err)
+		return ""
 	}
 }

@@ -485,7 +485,9 @@ func TestReplicasShareFaultRules(t *testing.T) {
 		}
 	}
 	// Delete a live rule through one replica: none applies it after.
-	st, b = mustReq(t, "POST", rs[1].base+"/control/v1/faults", replicaAdminToken, "", `{"status": 500}`)
+	if st, b = mustReq(t, "POST", rs[1].base+"/control/v1/faults", replicaAdminToken, "", `{"status": 500}`); st != 201 {
+		t.Fatalf("add fault: %d %s", st, b)
+	}
 	json.Unmarshal([]byte(b), &rule)
 	if st, _ := mustReq(t, "GET", rs[0].base+"/api/v1/instance", tok, demoCRN, ""); st != 500 {
 		t.Fatalf("under a rule for every call: %d", st)
