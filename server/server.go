@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithIssuer(tokenIssuer),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(s.tokenLeeway))
-	s.reqOptions = openapi3filter.Options{AuthenticationFunc: s.authenticate, KeepValidatedValue: true}
+	s.reqOptions = openapi3filter.Options{AuthenticationFunc: s.authenticate, KeepValidatedValue: true, RegexCompiler: spec.CompilePattern}
 	specJSON, err := json.Marshal(s.doc.T)
 	if err != nil {
 		return nil, err

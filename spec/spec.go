@@ -62,7 +62,7 @@ func LoadControl() (*Document, error) {
 func New(t *openapi3.T) (*Document, error) { return newDocument(t, true) }
 
 func newDocument(t *openapi3.T, iam bool) (*Document, error) {
-	if err := t.Validate(context.Background(), openapi3.EnableExamplesValidation()); err != nil {
+	if err := t.Validate(context.Background(), openapi3.EnableExamplesValidation(), openapi3.SetRegexCompiler(CompilePattern)); err != nil {
 		return nil, fmt.Errorf("spec: invalid document: %w", err)
 	}
 	d := &Document{T: t, byID: map[string]*Operation{}}
