@@ -63,6 +63,10 @@ type Result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	// CPUusPerReq is the server processes' CPU time (user and system, from /proc) over the
+	// run and its warm-up, per request: what a request costs, which moves far less between
+	// runs on a shared machine than throughput does.
+	CPUusPerReq float64 `json:"cpu_us_per_request"`
 	LostUpdates *bool   `json:"lost_updates,omitempty"`
 	// In a mix, the GETs' and the PUTs' latencies apart.
 	GetP50ms float64 `json:"get_p50_ms,omitempty"`
@@ -158,6 +162,40 @@ func (p *proc) stop() {
 		p.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// cpu is the CPU time the process has used so far (utime + stime of /proc/PID/stat).
+func (p *proc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces:
+	// state is the first, utime and stime the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times (100 on Linux).
+const clockTicks = 100
+
+// cpuOf sums the CPU time of the replicas.
+func cpuOf(ps []*proc) time.Duration {
+	var t time.Duration
+	for _, p := range ps {
+		t += p.cpu()
+	}
+	return t
+}
+
+// perRequest is a CPU time spread over a run's requests and its warm-up, in µs.
+func perRequest(d time.Duration, r Result) float64 {
+	return round(float64(d.Microseconds()) / float64(r.Requests+warmup))
 }
 
 // peakRSS reads the process's high-water resident set (VmHWM) in MiB.
@@ -429,11 +467,12 @@ func runAll(o options) (*Report, error) {
 	for _, scenario := range []struct{ name, path string }{{"GET /v1/instance", "/v1/instance"}, {"GET /v1/instances/usage", "/v1/instances/usage"}} {
 		for _, c := range o.conns {
 			for _, p := range []*proc{qr, bl, pr} {
+				cpu0 := p.cpu()
 				r, _, err := load(p.base, scenario.path, hdr, o.requests, c, o.maxRun, 0)
 				if err != nil {
 					return nil, err
 				}
-				r.Server, r.Scenario, r.PeakRSSMiB = p.name, scenario.name, p.peakRSS()
+				r.Server, r.Scenario, r.PeakRSSMiB, r.CPUusPerReq = p.name, scenario.name, p.peakRSS(), perRequest(p.cpu()-cpu0, r)
 				rep.Results = append(rep.Results, r)
 				fmt.Fprintf(os.Stderr, "%-9s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors)
 			}
@@ -462,10 +501,12 @@ func mixRun(o options, name string, ps []*proc, hdr http.Header, c int) (Result,
 	for _, p := range ps {
 		bases = append(bases, p.base)
 	}
+	cpu0 := cpuOf(ps)
 	r, accepted, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0.10)
 	if err != nil {
 		return r, err
 	}
+	r.CPUusPerReq = perRequest(cpuOf(ps)-cpu0, r)
 	lost := false
 	for _, p := range ps { // every replica must read a limit that was accepted
 		body, err := fetch(p.base+"/v1/instances/configuration", hdr)
@@ -538,10 +579,12 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 		}
 		for _, c := range o.conns {
 			_, c0 := dbStats()
+			cpu0 := cpuOf(ps)
 			r, _, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0)
 			if err != nil {
 				return err
 			}
+			r.CPUusPerReq = perRequest(cpuOf(ps)-cpu0, r)
 			time.Sleep(1500 * time.Millisecond)
 			_, c1 := dbStats()
 			r.TxPerRequest = round(float64(c1-c0) / float64(r.Requests))
@@ -596,6 +639,9 @@ func judge(rep *Report, conns []int) {
 		q, b, p := find(rep, "qrserver", "GET /v1/instance", c), find(rep, "baseline", "GET /v1/instance", c), find(rep, "prism", "GET /v1/instance", c)
 		rep.Ratios[fmt.Sprintf("qrserver/baseline c=%d", c)] = round(q.Throughput / b.Throughput)
 		rep.Ratios[fmt.Sprintf("qrserver/prism c=%d", c)] = round(q.Throughput / p.Throughput)
+		if q.CPUusPerReq > 0 {
+			rep.Ratios[fmt.Sprintf("baseline/qrserver CPU per request, GET c=%d", c)] = round(b.CPUusPerReq / q.CPUusPerReq)
+		}
 		rep.TargetsMet[fmt.Sprintf("GET /v1/instance >= 0.8 of baseline, c=%d", c)] = q.Throughput >= 0.8*b.Throughput
 		rep.TargetsMet[fmt.Sprintf("GET /v1/instance >= 6x Prism, c=%d", c)] = q.Throughput >= 6*p.Throughput
 		rep.TargetsMet[fmt.Sprintf("GET /v1/instance zero errors, c=%d", c)] = q.Errors == 0
@@ -671,13 +717,13 @@ func machine() string {
 func printTable(w io.Writer, rep *Report) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Machine: %s; %s; %s\n\n", rep.Machine, rep.GoVersion, rep.When)
-	fmt.Fprintf(&b, "| server | scenario | conns | requests | req/s | p50 ms | p99 ms | errors | peak RSS MiB |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| server | scenario | conns | requests | req/s | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MiB |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rep.Results {
 		scen := r.Scenario
 		if r.LostUpdates != nil {
 			scen += fmt.Sprintf(" (lost updates: %v; GET p50/p99 %.2f/%.2f ms, PUT %.2f/%.2f ms)", *r.LostUpdates, r.GetP50ms, r.GetP99ms, r.PutP50ms, r.PutP99ms)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f |\n", r.Server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.PeakRSSMiB)
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f | %.1f |\n", r.Server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.CPUusPerReq, r.PeakRSSMiB)
 	}
 	fmt.Fprintf(&b, "\nStart-up to the first 200: qrserver %.0f ms (GET /healthz), Prism %.0f ms (GET /v1/instance).\n\n", rep.StartupMs["qrserver"], rep.StartupMs["prism"])
 	keys := make([]string, 0, len(rep.Ratios))
