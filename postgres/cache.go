@@ -36,6 +36,13 @@ import (
 const (
 	leaseTTL       = time.Second
 	renewEvery     = 250 * time.Millisecond
+	// peersMaxAge is how long after a renewal began a writer may wait on the list of live
+	// replicas it read, rather than read the list again; leaseGrace is how long after its
+	// renewal returned a replica that (re)gained its lease still answers from the database.
+	// A list that lacks a replica was read before that replica's renewal committed, so it is
+	// used up before the replica's grace ends: leaseGrace > peersMaxAge, with a margin.
+	peersMaxAge = 2 * renewEvery
+	leaseGrace  = peersMaxAge + renewEvery
 	ackTimeout     = time.Second
 	chanInvalidate = "qrapi_invalidate"
 	chanAck        = "qrapi_ack"
@@ -45,6 +52,7 @@ const (
 type cache struct {
 	mu         sync.RWMutex
 	gen        uint64    // counts invalidations: a read that raced one does not fill
+	leaseFrom  time.Time // monotonic; a new lease serves from here on (leaseGrace after it began)
 	leaseUntil time.Time // monotonic; the zero time: no lease, no cache
 	instances  map[string]*versionedInstance
 	identities map[string]*identity
@@ -69,7 +77,10 @@ type identity struct {
 const maxEntries = 4096
 
 // leased reports whether the cache may be used now. Call with mu held.
-func (c *cache) leased() bool { return time.Now().Before(c.leaseUntil) }
+func (c *cache) leased() bool {
+	now := time.Now()
+	return now.Before(c.leaseUntil) && !now.Before(c.leaseFrom)
+}
 
 // dropAll empties the cache and makes every read in flight not fill it. Call with mu held.
 func (c *cache) dropAll() {
@@ -202,12 +213,21 @@ func (c *cache) invalidate(crn string) {
 }
 
 // renewed extends the lease after a renewal that started at start. A replica that had
-// lost its lease starts again from an empty cache: it may have missed invalidations.
-func (c *cache) renewed(start time.Time) {
+// lost its lease starts again from an empty cache (it may have missed invalidations). If it
+// was not listed (listed: its row was live, unfenced, when the renewal ran), it also waits
+// leaseGrace after this renewal returned: a writer may be waiting on a list of live replicas
+// read before this one was live, and would not wait for it to drop what the write changed.
+// A replica whose lease lapsed only briefly was in every such list, and serves at once.
+func (c *cache) renewed(start time.Time, listed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.leased() {
+	now := time.Now()
+	if !now.Before(c.leaseUntil) {
 		c.dropAll()
+		c.leaseFrom = now
+		if !listed {
+			c.leaseFrom = now.Add(leaseGrace)
+		}
 	}
 	c.leaseUntil = start.Add(leaseTTL)
 }
@@ -233,6 +253,10 @@ type replica struct {
 	ackOut chan string            // acks to send, in order
 	stop   context.CancelFunc
 	done   chan struct{}
+	// peers are the other live replicas as the last renewal read them (peersAt: when it
+	// began), which a writer waits on while they are fresh.
+	peers   []string
+	peersAt time.Time
 	// slowInvalidation, in tests, delays handling an invalidation: a replica slow to
 	// drop what a write changed.
 	slowInvalidation atomic.Int64 // a time.Duration
@@ -278,24 +302,44 @@ func (r *replica) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+chanInvalidate+"; LISTEN "+chanAck); err != nil {
 		return err
 	}
+	unfenced := false // the last renewal found us fenced: the next one must not count as listed
 	for {
 		start := time.Now()
-		var ok bool
-		err := conn.QueryRow(ctx, `INSERT INTO replicas (id, seen) VALUES ($1, now())
-			ON CONFLICT (id) DO UPDATE SET seen = now(), fenced = false WHERE NOT replicas.fenced RETURNING true`, r.id).Scan(&ok)
+		var (
+			ok     *bool
+			listed bool
+			peers  []string
+		)
+		// The renewal; whether this replica's row was live before it (so that every writer's
+		// list of live replicas held it); and the other live replicas, for writers: one round
+		// trip, every statement of it on the snapshot from before the renewal.
+		err := conn.QueryRow(ctx, `WITH renewed AS (INSERT INTO replicas (id, seen) VALUES ($1, now())
+				ON CONFLICT (id) DO UPDATE SET seen = now(), fenced = false WHERE NOT replicas.fenced RETURNING true)
+			SELECT (SELECT true FROM renewed),
+				coalesce((SELECT NOT fenced AND seen > now() - make_interval(secs => $2) FROM replicas WHERE id = $1), false),
+				array(`+livePeers+`)`, r.id, livePeersWindow.Seconds()).Scan(&ok, &listed, &peers)
+		if err == nil && ok == nil {
+			err = pgx.ErrNoRows
+		}
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			// Fenced by a writer that waited for our ack in vain: start again from nothing.
+			// Fenced by a writer that waited for our ack in vain: start again from nothing,
+			// after the grace, since lists read while we were fenced left us out.
 			r.cache.lose()
 			if _, err := conn.Exec(ctx, `UPDATE replicas SET fenced = false, seen = now() WHERE id = $1`, r.id); err != nil {
 				return err
 			}
+			unfenced = true
 			continue
 		case err != nil:
 			return err
 		}
 		// Notifications that arrived before the renewal's answer were handled during it.
-		r.cache.renewed(start)
+		r.cache.renewed(start, listed && !unfenced)
+		unfenced = false
+		r.mu.Lock()
+		r.peers, r.peersAt = peers, start
+		r.mu.Unlock()
 		for next := start.Add(renewEvery); time.Now().Before(next); {
 			wctx, cancel := context.WithDeadline(ctx, next)
 			err := conn.PgConn().WaitForNotification(wctx)
@@ -451,6 +495,31 @@ func (r *replica) notify(ctx context.Context, tx pgx.Tx, lines []string) (uint64
 	return seq, ch, nil
 }
 
+// livePeers is the query of the other replicas that may hold a lease: a replica whose last
+// renewal is older than livePeersWindow has none left (with a margin for the database's and
+// the replica's clocks running at slightly different rates).
+const livePeers = `SELECT id FROM replicas WHERE id <> $1 AND NOT fenced AND seen > now() - make_interval(secs => $2)`
+
+const livePeersWindow = leaseTTL + leaseTTL/2
+
+// livePeers returns the other live replicas: as the last renewal read them if that began
+// less than peersMaxAge ago (a replica that became live since serves nothing from its
+// cache for leaseGrace, longer than that), else read now. A write used to read them itself,
+// one more round trip to the database for every group of writes.
+func (r *replica) livePeers(ctx context.Context) ([]string, error) {
+	r.mu.Lock()
+	peers, at := r.peers, r.peersAt
+	r.mu.Unlock()
+	if !at.IsZero() && time.Since(at) < peersMaxAge {
+		return slices.Clone(peers), nil
+	}
+	rows, err := r.pool.Query(ctx, livePeers, r.id, livePeersWindow.Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 func (r *replica) forget(seq uint64) {
 	r.mu.Lock()
 	delete(r.acks, seq)
@@ -461,14 +530,7 @@ func (r *replica) forget(seq uint64) {
 // it acknowledged, or it was fenced and its lease has run out.
 func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) error {
 	defer r.forget(seq)
-	// A replica whose last renewal is older than this has no lease left (with a margin
-	// for the database's and the replica's clocks running at slightly different rates).
-	rows, err := r.pool.Query(ctx, `SELECT id FROM replicas WHERE id <> $1 AND NOT fenced AND seen > now() - make_interval(secs => $2)`,
-		r.id, (leaseTTL + leaseTTL/2).Seconds())
-	if err != nil {
-		return err
-	}
-	waiting, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	waiting, err := r.livePeers(ctx)
 	if err != nil {
 		return err
 	}

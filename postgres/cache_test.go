@@ -126,7 +126,7 @@ func TestSilentReplicaIsFenced(t *testing.T) {
 // notification), and a read that raced a drop does not fill.
 func TestCacheKeepsNewestVersion(t *testing.T) {
 	c := &cache{instances: map[string]*versionedInstance{}, identities: map[string]*identity{}}
-	c.renewed(time.Now())
+	c.renewed(time.Now(), true)
 	state := func(limit float64) *domain.Instance {
 		return &domain.Instance{CRN: crnA1, Backends: []string{}, InstanceLimitSeconds: &limit}
 	}
@@ -169,5 +169,95 @@ func TestCacheKeepsNewestVersion(t *testing.T) {
 	c.apply([]versionedInstance{{in: state(9), version: 9}})
 	if c.instance(crnA1) != nil {
 		t.Fatal("a cache without a lease answered")
+	}
+}
+
+// A lease gained by a replica that no list of live replicas held (new, fenced, or away
+// longer than the lists' window) serves nothing for leaseGrace: a writer may hold a list read
+// before it was live, and would not wait for it to drop what it changed. Renewals within the
+// lease keep serving; a lease regained after a brief lapse, while the lists held the
+// replica, serves at once.
+func TestNewLeaseWaitsOutTheGrace(t *testing.T) {
+	c := &cache{instances: map[string]*versionedInstance{}, identities: map[string]*identity{}}
+	c.renewed(time.Now(), false)
+	if _, ok := c.generation(); ok {
+		t.Fatal("a lease just gained serves from the cache")
+	}
+	if d := time.Until(c.leaseFrom); d < leaseGrace-100*time.Millisecond {
+		t.Fatalf("the grace ends in %s, want about %s", d, leaseGrace)
+	}
+	c.leaseFrom = time.Now() // as if the grace had passed
+	if _, ok := c.generation(); !ok {
+		t.Fatal("a lease past its grace does not serve")
+	}
+	c.renewed(time.Now(), false) // a renewal within the lease: no new grace
+	if _, ok := c.generation(); !ok {
+		t.Fatal("a renewal within the lease started a grace")
+	}
+	c.lose()
+	c.renewed(time.Now(), false) // regained by a replica no list held
+	if _, ok := c.generation(); ok {
+		t.Fatal("a lease regained by an unlisted replica serves at once")
+	}
+	c.lose()
+	c.renewed(time.Now(), true) // regained after a brief lapse: every list held it
+	if _, ok := c.generation(); !ok {
+		t.Fatal("a lease regained after a brief lapse waits out a grace")
+	}
+	if leaseGrace <= peersMaxAge {
+		t.Fatalf("leaseGrace %s must exceed peersMaxAge %s", leaseGrace, peersMaxAge)
+	}
+}
+
+// A replica that joins while another writes, and is slow to handle notifications, never
+// answers a read with less than a write that was answered: the writer may wait on a list of
+// live replicas made before the newcomer was live, so the newcomer reads the database until
+// its grace has passed.
+func TestJoiningReplicaSeesEveryAnsweredWrite(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	a, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a.replica.mu.Lock()
+		fresh := !a.replica.peersAt.IsZero()
+		a.replica.mu.Unlock()
+		if fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a's renewals read no list of peers")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	opened := time.Now()
+	b.replica.slowInvalidation.Store(int64(2 * time.Second))
+	for i := range 40 {
+		limit := int64(1000 + i)
+		if _, err := b.Instance(ctx, crnA1); err != nil { // fills b's cache if it may
+			t.Fatal(err)
+		}
+		if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+			t.Fatal(err)
+		}
+		in, err := b.Instance(ctx, crnA1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.InstanceLimitSeconds; got == nil || *got != float64(limit) {
+			t.Fatalf("round %d, %s after b opened: b reads the limit %v, want the answered %d", i, time.Since(opened).Round(time.Millisecond), *got, limit)
+		}
+		time.Sleep(25 * time.Millisecond) // 40 rounds: past b's grace and a's next renewals
 	}
 }
