@@ -34,15 +34,15 @@ import (
 // waiting out its lease. So a request that starts after a write's answer, on any replica,
 // reads either the database or a cache that no longer holds what the write changed.
 const (
-	leaseTTL       = time.Second
-	renewEvery     = 250 * time.Millisecond
+	leaseTTL   = time.Second
+	renewEvery = 250 * time.Millisecond
 	// peersMaxAge is how long after a renewal began a writer may wait on the list of live
 	// replicas it read, rather than read the list again; leaseGrace is how long after its
 	// renewal returned a replica that (re)gained its lease still answers from the database.
 	// A list that lacks a replica was read before that replica's renewal committed, so it is
 	// used up before the replica's grace ends: leaseGrace > peersMaxAge, with a margin.
-	peersMaxAge = 2 * renewEvery
-	leaseGrace  = peersMaxAge + renewEvery
+	peersMaxAge    = 2 * renewEvery
+	leaseGrace     = peersMaxAge + renewEvery
 	ackTimeout     = time.Second
 	chanInvalidate = "qrapi_invalidate"
 	chanAck        = "qrapi_ack"
