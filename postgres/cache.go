@@ -257,6 +257,9 @@ type replica struct {
 	// began), which a writer waits on while they are fresh.
 	peers   []string
 	peersAt time.Time
+	// unfenced: a renewal found this replica fenced and unfenced it; until a renewal
+	// succeeds (whatever reconnects come between), the next does not count as listed.
+	unfenced bool
 	// slowInvalidation, in tests, delays handling an invalidation: a replica slow to
 	// drop what a write changed.
 	slowInvalidation atomic.Int64 // a time.Duration
@@ -302,7 +305,6 @@ func (r *replica) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+chanInvalidate+"; LISTEN "+chanAck); err != nil {
 		return err
 	}
-	unfenced := false // the last renewal found us fenced: the next one must not count as listed
 	for {
 		start := time.Now()
 		var (
@@ -329,14 +331,14 @@ func (r *replica) listen(ctx context.Context) error {
 			if _, err := conn.Exec(ctx, `UPDATE replicas SET fenced = false, seen = now() WHERE id = $1`, r.id); err != nil {
 				return err
 			}
-			unfenced = true
+			r.unfenced = true
 			continue
 		case err != nil:
 			return err
 		}
 		// Notifications that arrived before the renewal's answer were handled during it.
-		r.cache.renewed(start, listed && !unfenced)
-		unfenced = false
+		r.cache.renewed(start, listed && !r.unfenced)
+		r.unfenced = false
 		r.mu.Lock()
 		r.peers, r.peersAt = peers, start
 		r.mu.Unlock()

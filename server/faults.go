@@ -72,7 +72,8 @@ func (s *Server) applyFault(c echo.Context, rs *reqState, r *domain.FaultRule, n
 		select {
 		case <-t.C:
 		case <-c.Request().Context().Done():
-			return c.Request().Context().Err()
+			rs.dropped = true // the caller left during the delay: there is no one to answer
+			return nil
 		}
 	}
 	switch {

@@ -269,4 +269,25 @@ func TestFaultDelayAndReset(t *testing.T) {
 	if !strings.Contains(h.audit.String(), `"reasonCode":0,"reasonType":"Connection dropped"`) {
 		t.Errorf("the dropped call's audit event: %s", h.audit.String())
 	}
+
+	// A caller that gives up during a delay: no answer, audited as dropped, not a failure
+	// of the server's.
+	h.addFault(t, control.FaultRuleInput{Operation: ptr("get_account"), DelayMs: ptr(2000), Count: ptr(1)})
+	short := &http.Client{Timeout: 200 * time.Millisecond}
+	req, _ = http.NewRequest("GET", h.url+"/api/v1/accounts/"+acctDemo, nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := short.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a 2 s delay answered a 200 ms client: %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(h.audit.String(), `"reasonType":"Connection dropped"`) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the abandoned call was not audited as dropped: %s", h.audit.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+		h.srv.FlushAudit()
+	}
+	if strings.Contains(h.logs.String(), "request failed") {
+		t.Errorf("an abandoned call was logged as the server's failure: %s", h.logs.String())
+	}
 }
