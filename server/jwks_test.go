@@ -2,15 +2,21 @@ package server_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/qrapi/qrapi/server"
 )
 
 // A token verifies against /identity/keys with the JWKS library a user's own service would
@@ -101,5 +107,38 @@ func TestForgedAlgorithmsAreRefused(t *testing.T) {
 	}
 	if resp, _ := h.do("GET", "/api/v1/instance", good, map[string]string{"Service-CRN": crnA1}, ""); resp.StatusCode != 200 {
 		t.Fatalf("the genuine token: %d", resp.StatusCode)
+	}
+}
+
+// Config.SigningKey is the key a new database keeps: tokens verify against it (and the
+// JWKS publishes it); a database that already keeps a key keeps its own.
+func TestGivenSigningKey(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *server.Config) { c.SigningKey = key })
+	tok := h.token(keyAdmin)
+	if _, err := jwt.Parse(tok, func(*jwt.Token) (any, error) { return &key.PublicKey, nil }, jwt.WithValidMethods([]string{"RS256"})); err != nil {
+		t.Fatalf("a token does not verify against the given key: %v", err)
+	}
+	_, b := h.do("GET", "/identity/keys", "", nil, "")
+	if !strings.Contains(string(b), base64.RawURLEncoding.EncodeToString(key.N.Bytes())) {
+		t.Fatalf("the JWKS does not publish the given key: %s", b)
+	}
+	// The same database, started again with another key: the kept one wins.
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := server.New(context.Background(), server.Config{Store: h.store, SigningKey: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	rec := httptest.NewRecorder()
+	again.ServeHTTP(rec, httptest.NewRequest("GET", "/identity/keys", nil))
+	if !strings.Contains(rec.Body.String(), base64.RawURLEncoding.EncodeToString(key.N.Bytes())) {
+		t.Fatalf("a database that keeps a key took the given one: %s", rec.Body.String())
 	}
 }

@@ -39,11 +39,14 @@ type jwk struct {
 	E   string `json:"e"`
 }
 
-func loadSigner(ctx context.Context, store domain.Store) (*signer, error) {
+func loadSigner(ctx context.Context, store domain.Store, given *rsa.PrivateKey) (*signer, error) {
 	der, err := store.Setting(ctx, signingKeySetting, func() ([]byte, error) {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return nil, err
+		k := given
+		if k == nil {
+			var err error
+			if k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+				return nil, err
+			}
 		}
 		return x509.MarshalPKCS8PrivateKey(k)
 	})

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,10 @@ type Config struct {
 	// KeyFailures limits failed API-key attempts per caller address; nil: DefaultKeyFailureLimit.
 	KeyFailures *KeyFailureLimit
 	Seed        *domain.Seed // what the control API's reset loads
-	Now         func() time.Time
+	// SigningKey is the token signing key to keep if the store has none yet; nil: a new
+	// 2048-bit RSA key (which takes tens of milliseconds to make). A key the store keeps wins.
+	SigningKey *rsa.PrivateKey
+	Now        func() time.Time
 }
 
 // Server is the reference server. It is an http.Handler.
@@ -127,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.keyGuard = newKeyGuard(kf)
 	var err error
-	if s.signer, err = loadSigner(ctx, s.store); err != nil {
+	if s.signer, err = loadSigner(ctx, s.store, cfg.SigningKey); err != nil {
 		return nil, err
 	}
 	s.jwtParser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}), jwt.WithIssuer(tokenIssuer),
