@@ -35,10 +35,10 @@ func (s *Server) injectFault(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		now := s.now()
 		rules, err := s.store.LiveFaults(ctx, now)
-		if err != nil || len(rules) == 0 {
-			if err != nil {
-				return err
-			}
+		if err != nil {
+			return err
+		}
+		if len(rules) == 0 {
 			return next(c)
 		}
 		q := domain.FaultRequest{Operation: op.ID, Instance: c.Request().Header.Get(headerServiceCRN)}
