@@ -265,9 +265,14 @@ func TestFaultDelayAndReset(t *testing.T) {
 			t.Errorf("the reset rule hit %d calls, want 1", f.Hits)
 		}
 	}
-	h.srv.FlushAudit()
-	if !strings.Contains(h.audit.String(), `"reasonCode":0,"reasonType":"Connection dropped"`) {
-		t.Errorf("the dropped call's audit event: %s", h.audit.String())
+	// The caller sees the connection close before the server's steps after the fault have
+	// run (the audit among them): wait for the event, bounded.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.audit.String(), `"reasonCode":0,"reasonType":"Connection dropped"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dropped call's audit event: %s", h.audit.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+		h.srv.FlushAudit()
 	}
 
 	// A caller that gives up during a delay: no answer, audited as dropped, not a failure
