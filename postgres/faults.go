@@ -21,50 +21,53 @@ func (s *Store) AddFault(ctx context.Context, r *domain.FaultRule) error {
 	if err != nil {
 		return err
 	}
-	return s.writeFaults(ctx, func(tx pgx.Tx) error {
+	return s.faultTx(ctx, func(tx pgx.Tx) (bool, error) {
 		_, err := tx.Exec(ctx, `INSERT INTO fault_rules (id, rule) VALUES ($1, $2)`, r.ID, b)
-		return err
+		return true, err
 	})
 }
 
 // DeleteFault removes one rule.
 func (s *Store) DeleteFault(ctx context.Context, id string) error {
-	return s.writeFaults(ctx, func(tx pgx.Tx) error {
+	return s.faultTx(ctx, func(tx pgx.Tx) (bool, error) {
 		tag, err := tx.Exec(ctx, `DELETE FROM fault_rules WHERE id = $1`, id)
 		if err == nil && tag.RowsAffected() == 0 {
-			return domain.FaultNotFound(id)
+			return false, domain.FaultNotFound(id)
 		}
-		return err
+		return true, err
 	})
 }
 
 // ClearFaults removes every rule.
 func (s *Store) ClearFaults(ctx context.Context) error {
-	return s.writeFaults(ctx, func(tx pgx.Tx) error {
+	return s.faultTx(ctx, func(tx pgx.Tx) (bool, error) {
 		_, err := tx.Exec(ctx, `DELETE FROM fault_rules`)
-		return err
+		return true, err
 	})
 }
 
-// writeFaults runs a write of the rules in a transaction that notifies it, and returns once
-// no replica's cache holds the rules as they were.
-func (s *Store) writeFaults(ctx context.Context, write func(pgx.Tx) error) error {
+// faultTx runs a write of the rules in a transaction. If write says the live rules
+// changed, the transaction notifies it and faultTx returns once no replica's cache holds
+// the rules as they were; else it just commits.
+func (s *Store) faultTx(ctx context.Context, write func(pgx.Tx) (changed bool, err error)) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
-	if err := write(tx); err != nil {
+	changed, err := write(tx)
+	if err != nil {
 		if domain.ErrorCode(err) != domain.EINTERNAL {
 			return err
 		}
 		return fmt.Errorf("postgres: write fault rules: %w", err)
 	}
-	return s.commitFaults(ctx, tx)
-}
-
-// commitFaults notifies, in tx, that the rules changed, commits, and waits for the acks.
-func (s *Store) commitFaults(ctx context.Context, tx pgx.Tx) error {
+	if !changed {
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("postgres: commit fault rules: %w", err)
+		}
+		return nil
+	}
 	seq, acks, err := s.replica.notify(ctx, tx, []string{lineFaults})
 	if err != nil {
 		return fmt.Errorf("postgres: notify: %w", err)
@@ -75,6 +78,18 @@ func (s *Store) commitFaults(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// scanFault reads a rule and its counts from a row of rule, seen, hits.
+func scanFault(row pgx.Row) (*domain.FaultRule, error) {
+	var (
+		b          []byte
+		seen, hits int64
+	)
+	if err := row.Scan(&b, &seen, &hits); err != nil {
+		return nil, err
+	}
+	return domain.DecodeFaultRule(b, seen, hits)
+}
+
 // Faults lists every rule, oldest first, with its counts.
 func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
 	rows, err := s.pool.Query(ctx, `SELECT rule, seen, hits FROM fault_rules ORDER BY seq`)
@@ -82,14 +97,7 @@ func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
 		return nil, fmt.Errorf("postgres: read fault rules: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.FaultRule, error) {
-		var (
-			b          []byte
-			seen, hits int64
-		)
-		if err := r.Scan(&b, &seen, &hits); err != nil {
-			return domain.FaultRule{}, err
-		}
-		rule, err := domain.DecodeFaultRule(b, seen, hits)
+		rule, err := scanFault(r)
 		if err != nil {
 			return domain.FaultRule{}, err
 		}
@@ -124,35 +132,18 @@ func (s *Store) LiveFaults(ctx context.Context, now time.Time) ([]domain.FaultRu
 // rule's row lock, so that replicas take turns and a count is exact. A rule it spends is
 // dropped from every replica's cache before it returns.
 func (s *Store) TakeFault(ctx context.Context, id string, now time.Time) (bool, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("postgres: begin: %w", err)
-	}
-	defer tx.Rollback(context.Background())
-	var (
-		b          []byte
-		seen, hits int64
-	)
-	err = tx.QueryRow(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = $1 FOR UPDATE`, id).Scan(&b, &seen, &hits)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("postgres: read fault rule: %w", err)
-	}
-	r, err := domain.DecodeFaultRule(b, seen, hits)
-	if err != nil {
-		return false, err
-	}
-	fired := r.Take(now, rand.Float64)
-	if _, err := tx.Exec(ctx, `UPDATE fault_rules SET seen = $1, hits = $2 WHERE id = $3`, r.Seen, r.Hits, id); err != nil {
-		return false, fmt.Errorf("postgres: count fault rule: %w", err)
-	}
-	if !r.Live(now) {
-		return fired, s.commitFaults(ctx, tx)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("postgres: commit fault rule: %w", err)
-	}
-	return fired, nil
+	var fired bool
+	err := s.faultTx(ctx, func(tx pgx.Tx) (bool, error) {
+		r, err := scanFault(tx.QueryRow(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		fired = r.Take(now, rand.Float64)
+		_, err = tx.Exec(ctx, `UPDATE fault_rules SET seen = $1, hits = $2 WHERE id = $3`, r.Seen, r.Hits, id)
+		return !r.Live(now), err
+	})
+	return fired && err == nil, err
 }

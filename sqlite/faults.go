@@ -17,36 +17,38 @@ func (s *Store) AddFault(ctx context.Context, r *domain.FaultRule) error {
 	if err != nil {
 		return err
 	}
-	return s.writeFaults(ctx, func(tx *sql.Tx) error {
+	return s.faultTx(ctx, func(tx *sql.Tx) (bool, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO fault_rules (id, rule) VALUES (?, ?)`, r.ID, b)
-		return err
+		return true, err
 	})
 }
 
 // DeleteFault removes one rule.
 func (s *Store) DeleteFault(ctx context.Context, id string) error {
-	return s.writeFaults(ctx, func(tx *sql.Tx) error {
+	return s.faultTx(ctx, func(tx *sql.Tx) (bool, error) {
 		res, err := tx.ExecContext(ctx, `DELETE FROM fault_rules WHERE id = ?`, id)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return domain.FaultNotFound(id)
+			return false, domain.FaultNotFound(id)
 		}
-		return nil
+		return true, nil
 	})
 }
 
 // ClearFaults removes every rule.
 func (s *Store) ClearFaults(ctx context.Context) error {
-	return s.writeFaults(ctx, func(tx *sql.Tx) error {
+	return s.faultTx(ctx, func(tx *sql.Tx) (bool, error) {
 		_, err := tx.ExecContext(ctx, `DELETE FROM fault_rules`)
-		return err
+		return true, err
 	})
 }
 
-// writeFaults runs a write of the rules in a transaction and drops the cached live rules.
-func (s *Store) writeFaults(ctx context.Context, write func(*sql.Tx) error) error {
+// faultTx runs a write of the rules in one write transaction; the cached live rules are
+// dropped after it if write says the live rules changed, or if the commit failed (its
+// outcome is unknown).
+func (s *Store) faultTx(ctx context.Context, write func(*sql.Tx) (changed bool, err error)) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -54,18 +56,33 @@ func (s *Store) writeFaults(ctx context.Context, write func(*sql.Tx) error) erro
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := write(tx); err != nil {
+	changed, err := write(tx)
+	if err != nil {
 		if domain.ErrorCode(err) != domain.EINTERNAL {
 			return err
 		}
 		return fmt.Errorf("sqlite: write fault rules: %w", err)
 	}
-	err = tx.Commit()
-	s.forgetFaults()
-	if err != nil {
+	if err := tx.Commit(); err != nil {
+		s.forgetFaults()
 		return fmt.Errorf("sqlite: commit fault rules: %w", err)
 	}
+	if changed {
+		s.forgetFaults()
+	}
 	return nil
+}
+
+// scanFault reads a rule and its counts from a row of rule, seen, hits.
+func scanFault(row interface{ Scan(...any) error }) (*domain.FaultRule, error) {
+	var (
+		b          []byte
+		seen, hits int64
+	)
+	if err := row.Scan(&b, &seen, &hits); err != nil {
+		return nil, err
+	}
+	return domain.DecodeFaultRule(b, seen, hits)
 }
 
 // Faults lists every rule, oldest first, with its counts.
@@ -77,16 +94,9 @@ func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
 	defer rows.Close()
 	out := []domain.FaultRule{}
 	for rows.Next() {
-		var (
-			b          []byte
-			seen, hits int64
-		)
-		if err := rows.Scan(&b, &seen, &hits); err != nil {
-			return nil, fmt.Errorf("sqlite: read fault rules: %w", err)
-		}
-		r, err := domain.DecodeFaultRule(b, seen, hits)
+		r, err := scanFault(rows)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sqlite: read fault rules: %w", err)
 		}
 		out = append(out, *r)
 	}
@@ -125,38 +135,18 @@ func (s *Store) forgetFaults() {
 // TakeFault counts a matching request and decides whether the rule fires, in one write
 // transaction. The cached rules are dropped only when the rule is spent.
 func (s *Store) TakeFault(ctx context.Context, id string, now time.Time) (bool, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
-	var (
-		b          []byte
-		seen, hits int64
-	)
-	err = tx.QueryRowContext(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = ?`, id).Scan(&b, &seen, &hits)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("sqlite: read fault rule: %w", err)
-	}
-	r, err := domain.DecodeFaultRule(b, seen, hits)
-	if err != nil {
-		return false, err
-	}
-	fired := r.Take(now, rand.Float64)
-	if _, err := tx.ExecContext(ctx, `UPDATE fault_rules SET seen = ?, hits = ? WHERE id = ?`, r.Seen, r.Hits, id); err != nil {
-		return false, fmt.Errorf("sqlite: count fault rule: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		s.forgetFaults()
-		return false, fmt.Errorf("sqlite: commit fault rule: %w", err)
-	}
-	if !r.Live(now) {
-		s.forgetFaults()
-	}
-	return fired, nil
+	var fired bool
+	err := s.faultTx(ctx, func(tx *sql.Tx) (bool, error) {
+		r, err := scanFault(tx.QueryRowContext(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		fired = r.Take(now, rand.Float64)
+		_, err = tx.ExecContext(ctx, `UPDATE fault_rules SET seen = ?, hits = ? WHERE id = ?`, r.Seen, r.Hits, id)
+		return !r.Live(now), err
+	})
+	return fired && err == nil, err
 }
