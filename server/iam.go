@@ -125,9 +125,15 @@ func (s *Server) identityOfAPIKey(ctx context.Context, rs *reqState, key string)
 	if err != nil {
 		return nil, err
 	}
-	p, policies, err := s.store.Identity(ctx, p.ID)
+	return s.identityByID(ctx, p.ID, "The API key names an identity that no longer exists.")
+}
+
+// identityByID reads a principal and its policies as they are now; a principal that no
+// longer exists (a reset removed it) is a 401 that says gone.
+func (s *Server) identityByID(ctx context.Context, principalID, gone string) (*identity, error) {
+	p, policies, err := s.store.Identity(ctx, principalID)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		return nil, unauthorized("The API key names an identity that no longer exists.")
+		return nil, unauthorized(gone)
 	}
 	if err != nil {
 		return nil, err
@@ -143,12 +149,13 @@ func (s *Server) lookUpAPIKey(ctx context.Context, rs *reqState, key string) (*d
 	if rs != nil {
 		addr = rs.remote
 	}
-	if d := s.keyGuard.wait(addr, s.now()); d > 0 {
+	now := s.now()
+	if d := s.keyGuard.wait(addr, now); d > 0 {
 		return nil, domain.Errorf(domain.ETOOMANY, "Too many failed API key attempts from this address; try again in %d s.", retryAfterSeconds(d)).
 			WithReason(reasonTooManyKeyFailures).WithRetryAfter(d)
 	}
 	p, err := s.store.PrincipalByAPIKey(ctx, key)
-	if domain.ErrorCode(err) == domain.ENOTFOUND && s.keyGuard.failed(addr, s.now()) {
+	if domain.ErrorCode(err) == domain.ENOTFOUND && s.keyGuard.failed(addr, now) {
 		s.log.WarnContext(ctx, "API key attempts limited: too many failed", slog.String("remote", addr))
 	}
 	return p, err
@@ -176,14 +183,7 @@ func (s *Server) identityOf(ctx context.Context, token string) (*identity, error
 	if err != nil {
 		return nil, err
 	}
-	p, policies, err := s.store.Identity(ctx, claims.Subject)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		return nil, unauthorized("The IAM access token names an identity that no longer exists.")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &identity{principal: p, policies: policies}, nil
+	return s.identityByID(ctx, claims.Subject, "The IAM access token names an identity that no longer exists.")
 }
 
 // verifiedToken returns a token's claims, checking its signature once per token: the

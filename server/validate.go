@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -280,12 +281,7 @@ func schemaProperties(s *openapi3.Schema) []string {
 	if s == nil {
 		return nil
 	}
-	names := make([]string, 0, len(s.Properties))
-	for name := range s.Properties {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(s.Properties))
 }
 
 // requiredFields lists the required properties of a request body's JSON schema.
