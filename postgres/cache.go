@@ -26,7 +26,7 @@ import (
 // cache only while it holds a lease: leaseTTL from the start of its last renewal of its
 // row in replicas. Every write notifies (channel invalidations, in its transaction) what it
 // changed — an instance's new state and version, or what to drop — and each replica
-// applies that before it acknowledges (channel acks). Instance entries carry the row's
+// applies that before it acknowledges (on the writer's own channel of acks). Instance entries carry the row's
 // version, and an entry is only ever replaced by a newer one, so a notification and a read
 // that race cannot put back an older state. The writer
 // answers only when every other replica whose row is recent has acknowledged, or, for one
@@ -45,7 +45,7 @@ const (
 	leaseGrace     = peersMaxAge + renewEvery
 	ackTimeout     = time.Second
 	chanInvalidate = "qrapi_invalidate"
-	chanAck        = "qrapi_ack"
+	chanAckPrefix  = "qrapi_ack_" // + the writer's id: each replica hears only its own acks
 )
 
 // cache is one replica's cache with its lease.
@@ -263,6 +263,9 @@ type replica struct {
 	// slowInvalidation, in tests, delays handling an invalidation: a replica slow to
 	// drop what a write changed.
 	slowInvalidation atomic.Int64 // a time.Duration
+	// strayAcks counts acks heard that were meant for another writer (none: each writer
+	// has its own channel).
+	strayAcks atomic.Int64
 }
 
 func newReplicaID() string {
@@ -302,7 +305,7 @@ func (r *replica) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+chanInvalidate+"; LISTEN "+chanAck); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+chanInvalidate+"; LISTEN "+chanAckPrefix+r.id); err != nil {
 		return err
 	}
 	for {
@@ -365,19 +368,20 @@ func (r *replica) notified(n *pgconn.Notification) {
 		// "crn<TAB>version<TAB>state as JSON" (keep it).
 		head, body, _ := strings.Cut(n.Payload, "\n")
 		from, seq, _ := strings.Cut(head, " ")
-		if d := time.Duration(r.slowInvalidation.Load()); d > 0 && from != r.id {
+		if from == r.id {
+			return // the writer applied its change to its own cache when it committed
+		}
+		if d := time.Duration(r.slowInvalidation.Load()); d > 0 {
 			time.Sleep(d)
 		}
 		r.cache.applyLines(strings.Split(body, "\n"))
-		if from != r.id {
-			select {
-			case r.ackOut <- from + " " + seq + " " + r.id:
-			default:
-				// The ack queue is full: no ack, and the writer fences this replica.
-				r.cache.lose()
-			}
+		select {
+		case r.ackOut <- from + " " + seq + " " + r.id:
+		default:
+			// The ack queue is full: no ack, and the writer fences this replica.
+			r.cache.lose()
 		}
-	case chanAck:
+	case chanAckPrefix + r.id:
 		for _, line := range strings.Split(n.Payload, "\n") {
 			r.acked(line)
 		}
@@ -388,6 +392,7 @@ func (r *replica) notified(n *pgconn.Notification) {
 func (r *replica) acked(line string) {
 	parts := strings.SplitN(line, " ", 3)
 	if len(parts) != 3 || parts[0] != r.id {
+		r.strayAcks.Add(1)
 		return
 	}
 	seq, err := strconv.ParseUint(parts[1], 10, 64)
@@ -412,16 +417,26 @@ func (r *replica) sendAcks(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ack := <-r.ackOut:
-			// Whatever else is queued goes in the same notification, one ack a line.
-			for more := true; more && len(ack) < 7000; {
-				select {
-				case next := <-r.ackOut:
-					ack += "\n" + next
-				default:
-					more = false
+			// Whatever else is queued goes in the same statement: one notification per
+			// writer, one ack a line.
+			payloads := map[string]string{}
+			for size := 0; ; {
+				to, _, _ := strings.Cut(ack, " ")
+				if p, ok := payloads[to]; ok {
+					payloads[to] = p + "\n" + ack
+				} else {
+					payloads[to] = ack
 				}
+				if size += len(ack) + 1; size >= 7000 || len(r.ackOut) == 0 {
+					break
+				}
+				ack = <-r.ackOut // only this goroutine receives: there is one
 			}
-			if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, chanAck, ack); err != nil && ctx.Err() == nil {
+			var chans, texts []string
+			for to, p := range payloads {
+				chans, texts = append(chans, chanAckPrefix+to), append(texts, p)
+			}
+			if _, err := r.pool.Exec(ctx, `SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS a (c, p)`, chans, texts); err != nil && ctx.Err() == nil {
 				r.log.Warn("postgres: cache ack not sent", "error", err)
 			}
 		}

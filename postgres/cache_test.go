@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,5 +261,73 @@ func TestJoiningReplicaSeesEveryAnsweredWrite(t *testing.T) {
 			t.Fatalf("round %d, %s after b opened: b reads the limit %v, want the answered %d", i, time.Since(opened).Round(time.Millisecond), *got, limit)
 		}
 		time.Sleep(25 * time.Millisecond) // 40 rounds: past b's grace and a's next renewals
+	}
+}
+
+// warnings counts the warnings a replica logs.
+type warnings struct{ n atomic.Int64 }
+
+func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.n.Add(1)
+	}
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+// Each write, through any of three replicas, is answered on the other two's acks, which
+// reach the writer on its own channel: no replica is ever fenced, and each replica's cache
+// holds every write. A replica does not ack (or re-apply) its own writes.
+func TestAcksReachTheirWriter(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	var logged warnings
+	var rs []*Store
+	for range 3 {
+		s, err := OpenWithLogger(ctx, dsn, slog.New(&logged))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		rs = append(rs, s)
+	}
+	if err := rs[0].Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rs { // every replica leased and listed by every other
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			s.replica.mu.Lock()
+			peers := len(s.replica.peers)
+			s.replica.mu.Unlock()
+			if _, ok := s.replica.cache.generation(); ok && peers == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a replica got no lease, or does not list the other two, within 10 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for i := range 30 {
+		w := rs[i%3]
+		limit := int64(2000 + i)
+		if _, err := w.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+			t.Fatal(err)
+		}
+		for j, s := range rs {
+			if c := s.replica.cache.instance(crnA1); c == nil || *c.InstanceLimitSeconds != float64(limit) {
+				t.Fatalf("write %d through replica %d: replica %d's cache holds %v after the answer, want %d", i, i%3, j, c, limit)
+			}
+		}
+	}
+	if n := logged.n.Load(); n != 0 {
+		t.Fatalf("%d warnings: a write waited for an ack in vain and fenced a replica", n)
+	}
+	for j, s := range rs {
+		if n := s.replica.strayAcks.Load(); n != 0 {
+			t.Fatalf("replica %d heard %d acks meant for another writer", j, n)
+		}
 	}
 }

@@ -44,7 +44,8 @@ type options struct {
 	requests                             int
 	warmup                               int
 	profile                              string
-	onlyQR                               bool
+	onlyQR, onlyPG                       bool
+	replicaEnv, pgScenario               string
 	mix                                  float64
 	conns                                []int
 	maxRun                               time.Duration
@@ -78,6 +79,11 @@ type Result struct {
 	// xact_commit: the reads that missed the cache, the writes, the acks and leases).
 	FsyncsPerPUT float64 `json:"fsyncs_per_put,omitempty"`
 	TxPerRequest float64 `json:"db_transactions_per_request,omitempty"`
+	// The busy CPU time of the whole machine per request (servers, database, load generator
+	// and whatever else runs), and on PostgreSQL that of the PostgreSQL processes, from
+	// /proc: where the two cores went, for a run that is bound by them.
+	MachineCPUusPerReq float64 `json:"machine_cpu_us_per_request"`
+	DBCPUusPerReq      float64 `json:"db_cpu_us_per_request,omitempty"`
 }
 
 // Report is bench/results.json.
@@ -107,6 +113,9 @@ func main() {
 	flag.StringVar(&o.postgres, "postgres", "", "a postgres:// URL of a server where loadgen may create a database: adds the PostgreSQL scenarios (one replica, two replicas)")
 	flag.BoolVar(&o.onlyQR, "only-qrserver", false, "load qrserver alone (for profiling); with --postgres, on PostgreSQL")
 	flag.Float64Var(&o.mix, "mix", 0, "with --only-qrserver: the share of PUTs")
+	flag.BoolVar(&o.onlyPG, "only-postgres", false, "with --postgres: run the PostgreSQL scenarios alone")
+	flag.StringVar(&o.pgScenario, "pg-scenario", "", "with --postgres: \"get\" or \"mix\" to run only that PostgreSQL scenario (for profiling)")
+	flag.StringVar(&o.replicaEnv, "replica-env", "", "KEY=VALUE,… added to the environment of the PostgreSQL replicas")
 	flag.Parse()
 	for _, c := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(c)
@@ -164,9 +173,12 @@ func (p *proc) stop() {
 	}
 }
 
-// cpu is the CPU time the process has used so far (utime + stime of /proc/PID/stat).
-func (p *proc) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+// cpu is the CPU time the process has used so far.
+func (p *proc) cpu() time.Duration { return pidCPU(strconv.Itoa(p.cmd.Process.Pid)) }
+
+// pidCPU is the CPU time process pid has used so far (utime + stime of /proc/PID/stat).
+func pidCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0
 	}
@@ -179,6 +191,35 @@ func (p *proc) cpu() time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// postgresCPU is the CPU time the PostgreSQL processes on this machine have used so far.
+func postgresCPU() time.Duration {
+	var t time.Duration
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			t += pidCPU(e.Name())
+		}
+	}
+	return t
+}
+
+// machineCPU is the busy CPU time of the whole machine so far (the first line of
+// /proc/stat: every column but idle and iowait).
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var busy int64
+	for i, f := range strings.Fields(line)[1:] {
+		if n, err := strconv.ParseInt(f, 10, 64); err == nil && i != 3 && i != 4 && i < 8 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times (100 on Linux).
@@ -215,7 +256,15 @@ func (p *proc) peakRSS() float64 {
 
 // start starts a server and waits for the first 200 on ready (bounded: 60 s).
 func start(name string, argv []string, base, ready string, hdr http.Header) (*proc, error) {
+	return startEnv(name, argv, base, ready, hdr, nil)
+}
+
+// startEnv starts a server with env added to loadgen's environment.
+func startEnv(name string, argv []string, base, ready string, hdr http.Header, env []string) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -436,6 +485,13 @@ func runAll(o options) (*Report, error) {
 	os.WriteFile(filepath.Join(tmp, "instance.json"), instBody, 0o644)
 	os.WriteFile(filepath.Join(tmp, "usage.json"), usageBody, 0o644)
 
+	if o.onlyPG {
+		if err := runPostgres(o, rep, hdr); err != nil {
+			return nil, err
+		}
+		printTable(os.Stdout, rep)
+		return nil, errOnlyQR
+	}
 	if o.onlyQR {
 		for _, c := range o.conns {
 			r, _, err := load(qr.base, "/v1/instance", hdr, o.requests, c, o.maxRun, o.mix)
@@ -467,12 +523,13 @@ func runAll(o options) (*Report, error) {
 	for _, scenario := range []struct{ name, path string }{{"GET /v1/instance", "/v1/instance"}, {"GET /v1/instances/usage", "/v1/instances/usage"}} {
 		for _, c := range o.conns {
 			for _, p := range []*proc{qr, bl, pr} {
-				cpu0 := p.cpu()
+				cpu0, m0 := p.cpu(), machineCPU()
 				r, _, err := load(p.base, scenario.path, hdr, o.requests, c, o.maxRun, 0)
 				if err != nil {
 					return nil, err
 				}
 				r.Server, r.Scenario, r.PeakRSSMiB, r.CPUusPerReq = p.name, scenario.name, p.peakRSS(), perRequest(p.cpu()-cpu0, r)
+				r.MachineCPUusPerReq = perRequest(machineCPU()-m0, r)
 				rep.Results = append(rep.Results, r)
 				fmt.Fprintf(os.Stderr, "%-9s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors)
 			}
@@ -501,12 +558,15 @@ func mixRun(o options, name string, ps []*proc, hdr http.Header, c int) (Result,
 	for _, p := range ps {
 		bases = append(bases, p.base)
 	}
-	cpu0 := cpuOf(ps)
+	cpu0, db0, m0 := cpuOf(ps), postgresCPU(), machineCPU()
 	r, accepted, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0.10)
 	if err != nil {
 		return r, err
 	}
-	r.CPUusPerReq = perRequest(cpuOf(ps)-cpu0, r)
+	r.CPUusPerReq, r.MachineCPUusPerReq = perRequest(cpuOf(ps)-cpu0, r), perRequest(machineCPU()-m0, r)
+	if o.postgres != "" && name != "qrserver" {
+		r.DBCPUusPerReq = perRequest(postgresCPU()-db0, r)
+	}
 	lost := false
 	for _, p := range ps { // every replica must read a limit that was accepted
 		body, err := fetch(p.base+"/v1/instances/configuration", hdr)
@@ -560,10 +620,20 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 			strings.TrimPrefix(u.Path, "/")).Scan(&fsyncs, &commits)
 		return fsyncs, commits
 	}
+	var env []string
+	if o.replicaEnv != "" {
+		env = strings.Split(o.replicaEnv, ",")
+	}
+	replicas := 0
 	startReplica := func() (*proc, error) {
 		addr := freePort()
-		return start("qrserver-pg", []string{o.qrserver, "--addr", addr, "--db", dsn, "--seed", o.seed, "--log-level", "error"},
-			"http://"+addr+"/api", "http://"+addr+"/healthz", nil)
+		argv := []string{o.qrserver, "--addr", addr, "--db", dsn, "--seed", o.seed, "--log-level", "error"}
+		if replicas++; o.profile != "" {
+			argv = append(argv, "--cpuprofile", fmt.Sprintf("%s.pg%d", o.profile, replicas))
+		}
+		p, err := startEnv("qrserver-pg", argv,
+			"http://"+addr+"/api", "http://"+addr+"/healthz", nil, env)
+		return p, err
 	}
 	a, err := startReplica()
 	if err != nil {
@@ -584,13 +654,18 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 			bases = append(bases, p.base)
 		}
 		for _, c := range o.conns {
+			if o.pgScenario == "mix" {
+				break
+			}
 			_, c0 := dbStats()
-			cpu0 := cpuOf(ps)
+			cpu0, db0, m0 := cpuOf(ps), postgresCPU(), machineCPU()
 			r, _, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0)
 			if err != nil {
 				return err
 			}
 			r.CPUusPerReq = perRequest(cpuOf(ps)-cpu0, r)
+			r.DBCPUusPerReq, r.MachineCPUusPerReq = perRequest(postgresCPU()-db0, r), perRequest(machineCPU()-m0, r)
+			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d CPU µs per request: servers %.1f, database %.1f, machine %.1f\n", name, "GET /v1/instance", c, r.CPUusPerReq, r.DBCPUusPerReq, r.MachineCPUusPerReq)
 			time.Sleep(1500 * time.Millisecond)
 			_, c1 := dbStats()
 			r.TxPerRequest = round(float64(c1-c0) / float64(r.Requests))
@@ -600,11 +675,15 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors)
 		}
 		for _, c := range o.conns {
+			if o.pgScenario == "get" {
+				break
+			}
 			f0, c0 := dbStats()
 			r, err := mixRun(o, name, ps, hdr, c)
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d CPU µs per request: servers %.1f, database %.1f, machine %.1f\n", name, "90/10 GET/PUT", c, r.CPUusPerReq, r.DBCPUusPerReq, r.MachineCPUusPerReq)
 			// Statistics reach the views within PostgreSQL's stats interval (1 s at most).
 			time.Sleep(1500 * time.Millisecond)
 			f1, c1 := dbStats()
@@ -692,6 +771,12 @@ func judgePostgres(rep *Report, conns []int) {
 		sq, pg, pg2 := find(rep, "qrserver", "90/10 GET/PUT", c), find(rep, "qrserver-pg", "90/10 GET/PUT", c), find(rep, "qrserver-pg x2", "90/10 GET/PUT", c)
 		rep.Ratios[fmt.Sprintf("pg mix/sqlite mix c=%d", c)] = round(pg.Throughput / sq.Throughput)
 		rep.Ratios[fmt.Sprintf("pg x2 mix/pg mix c=%d", c)] = round(pg2.Throughput / pg.Throughput)
+		// The same comparisons in the machine's CPU a request costs (a ratio of 1 or more is
+		// the target's side): what throughput follows on a machine the run keeps busy.
+		if pg.MachineCPUusPerReq > 0 && pg2.MachineCPUusPerReq > 0 {
+			rep.Ratios[fmt.Sprintf("machine CPU per request, sqlite mix/pg mix c=%d", c)] = round(sq.MachineCPUusPerReq / pg.MachineCPUusPerReq)
+			rep.Ratios[fmt.Sprintf("machine CPU per request, pg mix/pg x2 mix c=%d", c)] = round(pg.MachineCPUusPerReq / pg2.MachineCPUusPerReq)
+		}
 		rep.TargetsMet[fmt.Sprintf("PostgreSQL, two replicas >= 90%% of one, 90/10 mix c=%d", c)] = pg2.Throughput >= 0.9*pg.Throughput
 		rep.TargetsMet[fmt.Sprintf("PostgreSQL 90/10 mix >= SQLite mix, no lost update, c=%d", c)] = pg.Throughput >= sq.Throughput && !*pg.LostUpdates && !*pg2.LostUpdates && pg.Errors == 0 && pg2.Errors == 0
 		rep.TargetsMet[fmt.Sprintf("PostgreSQL GET zero errors, c=%d", c)] = one.Errors == 0 && two.Errors == 0
@@ -724,13 +809,17 @@ func machine() string {
 func printTable(w io.Writer, rep *Report) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Machine: %s; %s; %s\n\n", rep.Machine, rep.GoVersion, rep.When)
-	fmt.Fprintf(&b, "| server | scenario | conns | requests | req/s | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MiB |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| server | scenario | conns | requests | req/s | p50 ms | p99 ms | errors | CPU µs/req | machine CPU µs/req (PostgreSQL's) | peak RSS MiB |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rep.Results {
 		scen := r.Scenario
 		if r.LostUpdates != nil {
 			scen += fmt.Sprintf(" (lost updates: %v; GET p50/p99 %.2f/%.2f ms, PUT %.2f/%.2f ms)", *r.LostUpdates, r.GetP50ms, r.GetP99ms, r.PutP50ms, r.PutP99ms)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f | %.1f |\n", r.Server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.CPUusPerReq, r.PeakRSSMiB)
+		machine := fmt.Sprintf("%.1f", r.MachineCPUusPerReq)
+		if r.DBCPUusPerReq > 0 {
+			machine += fmt.Sprintf(" (%.1f)", r.DBCPUusPerReq)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f | %s | %.1f |\n", r.Server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.CPUusPerReq, machine, r.PeakRSSMiB)
 	}
 	fmt.Fprintf(&b, "\nStart-up to the first 200: qrserver %.0f ms (GET /healthz), Prism %.0f ms (GET /v1/instance).\n\n", rep.StartupMs["qrserver"], rep.StartupMs["prism"])
 	keys := make([]string, 0, len(rep.Ratios))
