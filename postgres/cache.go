@@ -32,7 +32,9 @@ import (
 // answers only when every other replica whose row is recent has acknowledged, or, for one
 // that has not within ackTimeout, after fencing it (its renewals fail from then on) and
 // waiting out its lease. So a request that starts after a write's answer, on any replica,
-// reads either the database or a cache that no longer holds what the write changed.
+// reads either the database or a cache that no longer holds what the write changed. A
+// write made while the replica's last renewal, begun less than peersMaxAge ago, found no
+// other live replica notifies nothing unless its commit outlasts that (commitAlone).
 const (
 	leaseTTL   = time.Second
 	renewEvery = 250 * time.Millisecond
@@ -263,6 +265,8 @@ type replica struct {
 	// slowInvalidation, in tests, delays handling an invalidation: a replica slow to
 	// drop what a write changed.
 	slowInvalidation atomic.Int64 // a time.Duration
+	// slowCommit, in tests, delays the commit of a write made alone.
+	slowCommit atomic.Int64 // a time.Duration
 	// strayAcks counts acks heard that were meant for another writer (none: each writer
 	// has its own channel).
 	strayAcks atomic.Int64
@@ -498,18 +502,32 @@ func (c *cache) applyLines(lines []string) {
 // notify queues, in tx, the change lines of a write and returns its sequence number, with
 // a channel its acks arrive on.
 func (r *replica) notify(ctx context.Context, tx pgx.Tx, lines []string) (uint64, chan string, error) {
+	seq, ch, payload := r.invalidation(lines)
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload); err != nil {
+		r.forget(seq)
+		return 0, nil, err
+	}
+	return seq, ch, nil
+}
+
+// invalidation numbers a write's change lines and returns its sequence number, a channel
+// its acks arrive on, and the payload to notify on chanInvalidate.
+func (r *replica) invalidation(lines []string) (uint64, chan string, string) {
 	r.mu.Lock()
 	r.seq++
 	seq := r.seq
 	ch := make(chan string, 64)
 	r.acks[seq] = ch
 	r.mu.Unlock()
-	payload := fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload); err != nil {
-		r.forget(seq)
-		return 0, nil, err
-	}
-	return seq, ch, nil
+	return seq, ch, fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
+}
+
+// alone reports whether the last renewal, which began at, found no other live replica,
+// and is recent enough (peersMaxAge) for a writer to go by.
+func (r *replica) alone() (at time.Time, alone bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peersAt, !r.peersAt.IsZero() && time.Since(r.peersAt) < peersMaxAge && len(r.peers) == 0
 }
 
 // livePeers is the query of the other replicas that may hold a lease: a replica whose last

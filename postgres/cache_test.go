@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/postgres/pgtest"
 	"github.com/qrapi/qrapi/seed"
@@ -329,5 +331,99 @@ func TestAcksReachTheirWriter(t *testing.T) {
 		if n := s.replica.strayAcks.Load(); n != 0 {
 			t.Fatalf("replica %d heard %d acks meant for another writer", j, n)
 		}
+	}
+}
+
+// waitAlone waits until s's last renewal found no other live replica, less than 100 ms ago,
+// so that a write made now goes by that list.
+func waitAlone(t *testing.T, s *Store) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if at, alone := s.replica.alone(); alone && time.Since(at) < 100*time.Millisecond {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica never read an empty, fresh list of peers")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A replica alone writes without notifying; if its commit outlasts the list of peers it
+// went by, a replica that became live meanwhile, and filled its cache before the commit,
+// is told and acks before the write answers.
+func TestLoneWriteReachesAReplicaThatJoinedDuringItsCommit(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	a, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	// Alone, a's write sends no notification: a connection listening hears nothing. (A
+	// write whose list went stale before it was made does notify; one of five tries must
+	// not have, and on a quiet machine none does.)
+	listener, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN "+chanInvalidate); err != nil {
+		t.Fatal(err)
+	}
+	silent := false
+	for i := 0; i < 5 && !silent; i++ {
+		waitAlone(t, a)
+		limit := int64(1111)
+		if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		silent = listener.PgConn().WaitForNotification(wctx) != nil
+		cancel()
+	}
+	if !silent {
+		t.Fatal("each of five writes made alone was notified")
+	}
+
+	// A slow commit: b opens while a's write holds the row, fills its cache with the old
+	// state once its grace has passed, and only then does a's write commit.
+	a.replica.slowCommit.Store(int64(3 * time.Second))
+	waitAlone(t, a)
+	limit := int64(2222)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit))
+		done <- err
+	}()
+	b, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	for deadline := time.Now().Add(2700 * time.Millisecond); b.replica.cache.instance(crnA1) == nil; {
+		if _, err := b.Instance(ctx, crnA1); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b did not cache the instance before a's slow commit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := b.replica.cache.instance(crnA1); *c.InstanceLimitSeconds != 1111 {
+		t.Fatalf("b cached %v before a's commit, want the old 1111", *c.InstanceLimitSeconds)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	in, err := b.Instance(ctx, crnA1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *in.InstanceLimitSeconds != 2222 {
+		t.Fatalf("after a's write answered, b reads %v, want 2222", *in.InstanceLimitSeconds)
 	}
 }

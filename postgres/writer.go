@@ -27,8 +27,8 @@ func (s *Store) commitGroup(group []*groupcommit.Request, results []groupcommit.
 	return func() error { defer cancel(); return wait() }, nil
 }
 
-// applyGroup commits a group's changes; the function it returns (nil if nothing was
-// written) waits until no other replica's cache holds what they changed.
+// applyGroup commits a group's changes; the function it returns (nil if there is nothing
+// to wait for) waits until no other replica's cache holds what they changed.
 func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, results []groupcommit.Result) (func() error, error) {
 	crns := groupcommit.CRNs(group) // rows locked in one order by every replica: no deadlock
 	tx, err := s.pool.Begin(ctx)
@@ -73,6 +73,9 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: update instances: %w", err)
 	}
+	if at, alone := s.replica.alone(); alone {
+		return s.commitAlone(ctx, tx, updates, at)
+	}
 	seq, acks, err := s.replica.notify(ctx, tx, updateLines(updates))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: notify: %w", err)
@@ -82,4 +85,31 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 		return nil, fmt.Errorf("postgres: commit: %w", err)
 	}
 	return wait, nil
+}
+
+// commitAlone commits a group's changes without notifying them, when this replica's last
+// renewal, which began at, found no other live replica: no other cache holds anything.
+// A replica that became live since is not in that list, and answers only from the
+// database until leaseGrace after its renewal returned, longer than peersMaxAge after at:
+// if the commit is done within peersMaxAge of at, every read that may fill its cache reads
+// this commit. If the commit took longer, such a replica may have filled its cache before
+// it, so the change is notified then, and the write waits for the live replicas' acks.
+func (s *Store) commitAlone(ctx context.Context, tx pgx.Tx, updates []versionedInstance, at time.Time) (func() error, error) {
+	if d := time.Duration(s.replica.slowCommit.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		s.replica.cache.lose() // the outcome is unknown
+		return nil, fmt.Errorf("postgres: commit: %w", err)
+	}
+	s.replica.cache.apply(updates)
+	if time.Since(at) < peersMaxAge {
+		return nil, nil
+	}
+	seq, acks, payload := s.replica.invalidation(updateLines(updates))
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload); err != nil {
+		s.replica.forget(seq)
+		return nil, fmt.Errorf("postgres: notify after a slow commit: %w", err)
+	}
+	return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
 }
