@@ -48,6 +48,21 @@ func twoReplicas(t *testing.T) (a, b *Store) {
 	return a, b
 }
 
+// seededReplica opens one store on a new database and loads the demo seed into it.
+func seededReplica(t *testing.T) (*Store, string) {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Load(context.Background(), seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	return s, dsn
+}
+
 // A leased replica answers repeated reads from its cache, not the database.
 func TestCacheServesReads(t *testing.T) {
 	_, b := twoReplicas(t)
@@ -218,16 +233,8 @@ func TestNewLeaseWaitsOutTheGrace(t *testing.T) {
 // live replicas made before the newcomer was live, so the newcomer reads the database until
 // its grace has passed.
 func TestJoiningReplicaSeesEveryAnsweredWrite(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
+	a, dsn := seededReplica(t)
 	ctx := context.Background()
-	a, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	if err := a.Load(ctx, seed.Demo()); err != nil {
-		t.Fatal(err)
-	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		a.replica.mu.Lock()
 		fresh := !a.replica.peersAt.IsZero()
@@ -353,16 +360,8 @@ func waitAlone(t *testing.T, s *Store) {
 // went by, a replica that became live meanwhile, and filled its cache before the commit,
 // is told and acks before the write answers.
 func TestLoneWriteReachesAReplicaThatJoinedDuringItsCommit(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
+	a, dsn := seededReplica(t)
 	ctx := context.Background()
-	a, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	if err := a.Load(ctx, seed.Demo()); err != nil {
-		t.Fatal(err)
-	}
 	// Alone, a's write sends no notification: a connection listening hears nothing. (A
 	// write whose list went stale before it was made does notify; one of five tries must
 	// not have, and on a quiet machine none does.)
