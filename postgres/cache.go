@@ -255,9 +255,9 @@ type replica struct {
 	ackOut chan string            // acks to send, in order
 	stop   context.CancelFunc
 	done   chan struct{}
-	// peers are the other live replicas as the last renewal read them (peersAt: when it
-	// began), which a writer waits on while they are fresh.
-	peers   []string
+	// peers are the replicas a write waits for as the last renewal read them (peersAt: when
+	// it began), which a writer goes by while they are fresh.
+	peers   []peer
 	peersAt time.Time
 	// unfenced: a renewal found this replica fenced and unfenced it; until a renewal
 	// succeeds (whatever reconnects come between), the next does not count as listed.
@@ -267,6 +267,9 @@ type replica struct {
 	slowInvalidation atomic.Int64 // a time.Duration
 	// slowCommit, in tests, delays the commit of a write made alone.
 	slowCommit atomic.Int64 // a time.Duration
+	// In tests: dropAcks drops the acks this replica would send (as if they were lost), and
+	// holdRenewals stops its renewals (as if they were slow) while notifications still arrive.
+	dropAcks, holdRenewals atomic.Bool
 	// strayAcks counts acks heard that were meant for another writer (none: each writer
 	// has its own channel).
 	strayAcks atomic.Int64
@@ -314,19 +317,28 @@ func (r *replica) listen(ctx context.Context) error {
 	}
 	for {
 		start := time.Now()
+		if r.holdRenewals.Load() {
+			if err := r.waitNotifications(ctx, conn, start.Add(renewEvery)); err != nil {
+				return err
+			}
+			continue
+		}
 		var (
-			ok     *bool
-			listed bool
-			peers  []string
+			ok        *bool
+			listed    bool
+			ids       []string
+			fencedFor []float64
 		)
 		// The renewal; whether this replica's row was live before it (so that every writer's
-		// list of live replicas held it); and the other live replicas, for writers: one round
-		// trip, every statement of it on the snapshot from before the renewal.
+		// list of live replicas held it); and the replicas a write waits for: one round trip,
+		// every statement of it on the snapshot from before the renewal.
 		err := conn.QueryRow(ctx, `WITH renewed AS (INSERT INTO replicas (id, seen) VALUES ($1, now())
-				ON CONFLICT (id) DO UPDATE SET seen = now(), fenced = false WHERE NOT replicas.fenced RETURNING true)
+				ON CONFLICT (id) DO UPDATE SET seen = now(), fenced = false WHERE NOT replicas.fenced RETURNING true),
+			peers (id, fenced_for) AS (`+peersQuery+`)
 			SELECT (SELECT true FROM renewed),
 				coalesce((SELECT NOT fenced AND seen > now() - make_interval(secs => $2) FROM replicas WHERE id = $1), false),
-				array(`+livePeers+`)`, r.id, livePeersWindow.Seconds()).Scan(&ok, &listed, &peers)
+				array(SELECT id FROM peers ORDER BY id), array(SELECT coalesce(fenced_for, -1) FROM peers ORDER BY id)`,
+			r.id, livePeersWindow.Seconds(), fencedLease.Seconds()).Scan(&ok, &listed, &ids, &fencedFor)
 		if err == nil && ok == nil {
 			err = pgx.ErrNoRows
 		}
@@ -346,22 +358,31 @@ func (r *replica) listen(ctx context.Context) error {
 		// Notifications that arrived before the renewal's answer were handled during it.
 		r.cache.renewed(start, listed && !r.unfenced)
 		r.unfenced = false
+		peers := peersRead(ids, fencedFor, time.Now())
 		r.mu.Lock()
 		r.peers, r.peersAt = peers, start
 		r.mu.Unlock()
-		for next := start.Add(renewEvery); time.Now().Before(next); {
-			wctx, cancel := context.WithDeadline(ctx, next)
-			err := conn.PgConn().WaitForNotification(wctx)
-			cancel()
-			if err != nil && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			var nerr interface{ Timeout() bool }
-			if err != nil && !(errors.As(err, &nerr) && nerr.Timeout()) && !errors.Is(err, context.DeadlineExceeded) {
-				return err
-			}
+		if err := r.waitNotifications(ctx, conn, start.Add(renewEvery)); err != nil {
+			return err
 		}
 	}
+}
+
+// waitNotifications handles notifications on the listening connection until next.
+func (r *replica) waitNotifications(ctx context.Context, conn *pgx.Conn, next time.Time) error {
+	for time.Now().Before(next) {
+		wctx, cancel := context.WithDeadline(ctx, next)
+		err := conn.PgConn().WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var nerr interface{ Timeout() bool }
+		if err != nil && !(errors.As(err, &nerr) && nerr.Timeout()) && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+	return nil
 }
 
 // notified handles one notification, on the listening connection's goroutine.
@@ -421,6 +442,9 @@ func (r *replica) sendAcks(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ack := <-r.ackOut:
+			if r.dropAcks.Load() {
+				continue
+			}
 			// Whatever else is queued goes in the same statement: one notification per
 			// writer, one ack a line.
 			payloads := map[string]string{}
@@ -530,29 +554,64 @@ func (r *replica) alone() (at time.Time, alone bool) {
 	return r.peersAt, !r.peersAt.IsZero() && time.Since(r.peersAt) < peersMaxAge && len(r.peers) == 0
 }
 
-// livePeers is the query of the other replicas that may hold a lease: a replica whose last
-// renewal is older than livePeersWindow has none left (with a margin for the database's and
-// the replica's clocks running at slightly different rates).
-const livePeers = `SELECT id FROM replicas WHERE id <> $1 AND NOT fenced AND seen > now() - make_interval(secs => $2)`
+// peersQuery lists the other replicas a write waits for, each with how long, in seconds,
+// its lease may still hold if it is fenced (null if it is not): the live ones (renewed
+// within livePeersWindow, unfenced: a replica whose last renewal is older has no lease
+// left, with a margin for the database's and the replica's clocks running at slightly
+// different rates), and the ones fenced less than fencedLease ago. A fenced replica renews
+// no more, but the lease of its last renewal, taken before the fencing, may hold until
+// leaseTTL after it, and so may its cache; it may still hear of writes and ack them.
+const peersQuery = `SELECT id, CASE WHEN fenced THEN $3 - extract(epoch FROM now() - fenced_at)::float8 END
+	FROM replicas WHERE id <> $1 AND (NOT fenced AND seen > now() - make_interval(secs => $2)
+		OR fenced AND fenced_at > now() - make_interval(secs => $3))`
 
-const livePeersWindow = leaseTTL + leaseTTL/2
+const (
+	livePeersWindow = leaseTTL + leaseTTL/2
+	fencedLease     = leaseTTL + 50*time.Millisecond
+)
 
-// livePeers returns the other live replicas: as the last renewal read them if that began
-// less than peersMaxAge ago (a replica that became live since serves nothing from its
-// cache for leaseGrace, longer than that), else read now. A write used to read them itself,
-// one more round trip to the database for every group of writes.
-func (r *replica) livePeers(ctx context.Context) ([]string, error) {
+// peer is another replica a write waits for: its ack, or, if it is fenced, until its lease
+// is surely out (fencedUntil).
+type peer struct {
+	id          string
+	fencedUntil time.Time // the zero time: not fenced
+}
+
+// peersRead makes the peers of a query that returned at read (no earlier than the
+// snapshot it read, so a fenced lease is counted from no earlier than it should be).
+func peersRead(ids []string, fencedFor []float64, read time.Time) []peer {
+	peers := make([]peer, len(ids))
+	for i, id := range ids {
+		peers[i].id = id
+		if i < len(fencedFor) && fencedFor[i] >= 0 {
+			peers[i].fencedUntil = read.Add(time.Duration(fencedFor[i] * float64(time.Second)))
+		}
+	}
+	return peers
+}
+
+// livePeers returns the replicas a write waits for: as the last renewal read them if that
+// began less than peersMaxAge ago (a replica that became live since serves nothing from
+// its cache for leaseGrace, longer than that), else read now. A write used to read them
+// itself, one more round trip to the database for every group of writes.
+func (r *replica) livePeers(ctx context.Context) ([]peer, error) {
 	r.mu.Lock()
 	peers, at := r.peers, r.peersAt
 	r.mu.Unlock()
 	if !at.IsZero() && time.Since(at) < peersMaxAge {
 		return slices.Clone(peers), nil
 	}
-	rows, err := r.pool.Query(ctx, livePeers, r.id, livePeersWindow.Seconds())
+	var (
+		ids       []string
+		fencedFor []float64
+	)
+	err := r.pool.QueryRow(ctx, `WITH peers (id, fenced_for) AS (`+peersQuery+`)
+		SELECT array(SELECT id FROM peers ORDER BY id), array(SELECT coalesce(fenced_for, -1) FROM peers ORDER BY id)`,
+		r.id, livePeersWindow.Seconds(), fencedLease.Seconds()).Scan(&ids, &fencedFor)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return peersRead(ids, fencedFor, time.Now()), nil
 }
 
 func (r *replica) forget(seq uint64) {
@@ -561,30 +620,59 @@ func (r *replica) forget(seq uint64) {
 	r.mu.Unlock()
 }
 
-// awaitAcks returns once every other live replica has dropped what write seq changed:
-// it acknowledged, or it was fenced and its lease has run out.
+// awaitAcks returns once no other replica's cache may hold what write seq changed: every
+// live replica acknowledged it, or was fenced and its lease has run out.
 func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) error {
 	defer r.forget(seq)
-	waiting, err := r.livePeers(ctx)
+	peers, err := r.livePeers(ctx)
 	if err != nil {
 		return err
 	}
-	if len(waiting) == 0 {
+	if len(peers) == 0 {
 		return nil
+	}
+	waiting := map[string]bool{} // id -> already fenced
+	var fencedUntil time.Time
+	for _, p := range peers {
+		waiting[p.id] = !p.fencedUntil.IsZero()
+		if p.fencedUntil.After(fencedUntil) {
+			fencedUntil = p.fencedUntil
+		}
+	}
+	var fencedOut <-chan time.Time // when the fenced ones' leases are surely out
+	if !fencedUntil.IsZero() {
+		t := time.NewTimer(time.Until(fencedUntil))
+		defer t.Stop()
+		fencedOut = t.C
 	}
 	timer := time.NewTimer(ackTimeout)
 	defer timer.Stop()
 	for len(waiting) > 0 {
 		select {
 		case from := <-ch:
-			waiting = slices.DeleteFunc(waiting, func(id string) bool { return id == from })
+			delete(waiting, from)
+		case <-fencedOut:
+			for id, fenced := range waiting {
+				if fenced {
+					delete(waiting, id)
+				}
+			}
 		case <-timer.C:
+			var silent []string
+			for id, fenced := range waiting {
+				if !fenced {
+					silent = append(silent, id)
+				}
+			}
+			if len(silent) == 0 {
+				continue // only fenced ones are left: fencedOut ends their wait
+			}
 			// Fence the silent ones: none of them renews its lease from now on, so after
-			// leaseTTL none answers from its cache.
-			if _, err := r.pool.Exec(ctx, `UPDATE replicas SET fenced = true WHERE id = ANY($1)`, waiting); err != nil {
+			// leaseTTL none answers from its cache (nor does a fenced one still waited for).
+			if _, err := r.pool.Exec(ctx, `UPDATE replicas SET fenced = true, fenced_at = now() WHERE id = ANY($1) AND NOT fenced`, silent); err != nil {
 				return err
 			}
-			r.log.Warn("postgres: replicas did not acknowledge a write; fenced them and waiting out their lease", "replicas", waiting)
+			r.log.Warn("postgres: replicas did not acknowledge a write; fenced them and waiting out their lease", "replicas", silent)
 			select {
 			case <-time.After(leaseTTL):
 			case <-ctx.Done():

@@ -426,3 +426,95 @@ func TestLoneWriteReachesAReplicaThatJoinedDuringItsCommit(t *testing.T) {
 		t.Fatalf("after a's write answered, b reads %v, want 2222", *in.InstanceLimitSeconds)
 	}
 }
+
+// A replica fenced for an ack that never came may still hold its lease, and its cache,
+// until leaseTTL after the fencing (its renewals are slow, or it has not renewed since).
+// A write through a third replica in that time must wait for it too: a read through the
+// fenced replica after the write's answer sees the write.
+func TestWriteWaitsForAReplicaFencedWithALeaseLeft(t *testing.T) {
+	a, dsn := seededReplica(t)
+	ctx := context.Background()
+	var rs []*Store
+	for range 2 {
+		s, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		rs = append(rs, s)
+	}
+	b, c := rs[0], rs[1]
+	for _, s := range []*Store{a, b, c} { // every replica leased and listing the other two
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			s.replica.mu.Lock()
+			peers := len(s.replica.peers)
+			s.replica.mu.Unlock()
+			if _, ok := s.replica.cache.generation(); ok && peers == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a replica got no lease, or does not list the other two, within 10 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if _, err := b.Instance(ctx, crnA1); err != nil { // cached in b
+		t.Fatal(err)
+	}
+	// b's acks are lost: a's write fences b after ackTimeout. Just before that, b stops
+	// renewing (as if its renewals were slow): the lease of its last renewal runs on past the
+	// fencing, about 0.4 s longer than c needs to hear of it and write.
+	b.replica.dropAcks.Store(true)
+	first := int64(3001)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&first))
+		done <- err
+	}()
+	time.Sleep(700 * time.Millisecond)
+	renewedAt := func(s *Store) time.Time { s.replica.mu.Lock(); defer s.replica.mu.Unlock(); return s.replica.peersAt }
+	for before := renewedAt(b); renewedAt(b) == before; {
+		time.Sleep(time.Millisecond)
+	}
+	b.replica.holdRenewals.Store(true)
+	b.replica.slowInvalidation.Store(int64(500 * time.Millisecond)) // and slow to apply what it hears
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var fenced bool
+		if err := conn.QueryRow(ctx, `SELECT fenced FROM replicas WHERE id = $1`, b.replica.id).Scan(&fenced); err != nil {
+			t.Fatal(err)
+		}
+		if fenced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b was not fenced")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fencedSeen := time.Now()
+	for !renewedAt(c).After(fencedSeen) { // c's list now has b fenced
+		time.Sleep(time.Millisecond)
+	}
+	if _, ok := b.replica.cache.generation(); !ok {
+		t.Fatal("b's lease ran out before c wrote: the test's timing did not hold")
+	}
+	second := int64(3002)
+	if _, err := c.UpdateInstance(ctx, crnA1, domain.SetLimit(&second)); err != nil {
+		t.Fatal(err)
+	}
+	in, err := b.Instance(ctx, crnA1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *in.InstanceLimitSeconds != 3002 {
+		t.Fatalf("after c's write answered, the fenced b reads %v, want 3002", *in.InstanceLimitSeconds)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
