@@ -63,6 +63,37 @@ func seededReplica(t *testing.T) (*Store, string) {
 	return s, dsn
 }
 
+// openReplica opens a store on dsn (log: its warnings), closed when the test ends.
+func openReplica(t *testing.T, dsn string, log *slog.Logger) *Store {
+	t.Helper()
+	s, err := OpenWithLogger(context.Background(), dsn, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// waitListed waits until each of rs holds a lease and its last renewal listed all the
+// others.
+func waitListed(t *testing.T, rs ...*Store) {
+	t.Helper()
+	for _, s := range rs {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			s.replica.mu.Lock()
+			peers := len(s.replica.peers)
+			s.replica.mu.Unlock()
+			if _, ok := s.replica.cache.generation(); ok && peers == len(rs)-1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a replica got no lease, or does not list the other %d, within 10 s", len(rs)-1)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
 // A leased replica answers repeated reads from its cache, not the database.
 func TestCacheServesReads(t *testing.T) {
 	_, b := twoReplicas(t)
@@ -295,30 +326,12 @@ func TestAcksReachTheirWriter(t *testing.T) {
 	var logged warnings
 	var rs []*Store
 	for range 3 {
-		s, err := OpenWithLogger(ctx, dsn, slog.New(&logged))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		rs = append(rs, s)
+		rs = append(rs, openReplica(t, dsn, slog.New(&logged)))
 	}
 	if err := rs[0].Load(ctx, seed.Demo()); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range rs { // every replica leased and listed by every other
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			s.replica.mu.Lock()
-			peers := len(s.replica.peers)
-			s.replica.mu.Unlock()
-			if _, ok := s.replica.cache.generation(); ok && peers == 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("a replica got no lease, or does not list the other two, within 10 s")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	waitListed(t, rs...)
 	for i := range 30 {
 		w := rs[i%3]
 		limit := int64(2000 + i)
@@ -434,30 +447,8 @@ func TestLoneWriteReachesAReplicaThatJoinedDuringItsCommit(t *testing.T) {
 func TestWriteWaitsForAReplicaFencedWithALeaseLeft(t *testing.T) {
 	a, dsn := seededReplica(t)
 	ctx := context.Background()
-	var rs []*Store
-	for range 2 {
-		s, err := Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		rs = append(rs, s)
-	}
-	b, c := rs[0], rs[1]
-	for _, s := range []*Store{a, b, c} { // every replica leased and listing the other two
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			s.replica.mu.Lock()
-			peers := len(s.replica.peers)
-			s.replica.mu.Unlock()
-			if _, ok := s.replica.cache.generation(); ok && peers == 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("a replica got no lease, or does not list the other two, within 10 s")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	b, c := openReplica(t, dsn, nil), openReplica(t, dsn, nil)
+	waitListed(t, a, b, c)
 	if _, err := b.Instance(ctx, crnA1); err != nil { // cached in b
 		t.Fatal(err)
 	}
