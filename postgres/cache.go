@@ -270,6 +270,9 @@ type replica struct {
 	// In tests: dropAcks drops the acks this replica would send (as if they were lost), and
 	// holdRenewals stops its renewals (as if they were slow) while notifications still arrive.
 	dropAcks, holdRenewals atomic.Bool
+	// failFollowUp, in tests, fails the notification a write made alone sends after a
+	// slow commit.
+	failFollowUp atomic.Bool
 	// strayAcks counts acks heard that were meant for another writer (none: each writer
 	// has its own channel).
 	strayAcks atomic.Int64

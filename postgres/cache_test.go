@@ -401,8 +401,41 @@ func TestLoneWriteReachesAReplicaThatJoinedDuringItsCommit(t *testing.T) {
 		t.Fatal("each of five writes made alone was notified")
 	}
 
-	// A slow commit: b opens while a's write holds the row, fills its cache with the old
-	// state once its grace has passed, and only then does a's write commit.
+	lateJoinerSeesSlowLoneWrite(t, a, dsn)
+}
+
+// A replica alone whose notification after a slow commit fails fences the other replicas
+// and answers once their leases are out: the one that joined during the commit, and
+// cached the old state, reads the write after its answer.
+func TestLoneWriteFencesWhenItsLateNotificationFails(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	var logged warnings
+	a := openReplica(t, dsn, slog.New(&logged))
+	ctx := context.Background()
+	if err := a.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(1111)
+	if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+		t.Fatal(err)
+	}
+	a.replica.failFollowUp.Store(true)
+	lateJoinerSeesSlowLoneWrite(t, a, dsn)
+	if logged.n.Load() == 0 {
+		t.Fatal("no warning that the notification failed and the replicas were fenced")
+	}
+}
+
+// lateJoinerSeesSlowLoneWrite: a, alone, writes with its commit held 3 s; b opens
+// meanwhile and fills its cache with the old state once its grace has passed, before the
+// commit; after a's write answers, b reads it.
+func lateJoinerSeesSlowLoneWrite(t *testing.T, a *Store, dsn string) {
+	t.Helper()
+	ctx := context.Background()
+	before, err := a.Instance(ctx, crnA1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a.replica.slowCommit.Store(int64(3 * time.Second))
 	waitAlone(t, a)
 	limit := int64(2222)
@@ -425,8 +458,8 @@ func TestLoneWriteReachesAReplicaThatJoinedDuringItsCommit(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if c := b.replica.cache.instance(crnA1); *c.InstanceLimitSeconds != 1111 {
-		t.Fatalf("b cached %v before a's commit, want the old 1111", *c.InstanceLimitSeconds)
+	if c := b.replica.cache.instance(crnA1); *c.InstanceLimitSeconds != *before.InstanceLimitSeconds {
+		t.Fatalf("b cached %v before a's commit, want the old %v", *c.InstanceLimitSeconds, *before.InstanceLimitSeconds)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)

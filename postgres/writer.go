@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -107,9 +108,23 @@ func (s *Store) commitAlone(ctx context.Context, tx pgx.Tx, updates []versionedI
 		return nil, nil
 	}
 	seq, acks, payload := s.replica.invalidation(updateLines(updates))
-	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload); err != nil {
-		s.replica.forget(seq)
-		return nil, fmt.Errorf("postgres: notify after a slow commit: %w", err)
+	_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload)
+	if err == nil && !s.replica.failFollowUp.Load() {
+		return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
 	}
-	return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
+	// Committed, and no other replica told: fence them all, so that none answers from its
+	// cache once its lease is out, and answer then.
+	s.replica.forget(seq)
+	if _, ferr := s.pool.Exec(ctx, `UPDATE replicas SET fenced = true, fenced_at = now() WHERE id <> $1 AND NOT fenced`, s.replica.id); ferr != nil {
+		return nil, fmt.Errorf("postgres: notify after a slow commit: %w", errors.Join(err, ferr))
+	}
+	s.replica.log.Warn("postgres: a write's notification failed after its commit; fenced the other replicas and waiting out their lease", "error", err)
+	return func() error {
+		select {
+		case <-time.After(leaseTTL):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
 }
