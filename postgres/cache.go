@@ -340,7 +340,7 @@ func (r *replica) listen(ctx context.Context) error {
 			peers (id, fenced_for) AS (`+peersQuery+`)
 			SELECT (SELECT true FROM renewed),
 				coalesce((SELECT NOT fenced AND seen > now() - make_interval(secs => $2) FROM replicas WHERE id = $1), false),
-				array(SELECT id FROM peers ORDER BY id), array(SELECT coalesce(fenced_for, -1) FROM peers ORDER BY id)`,
+				`+peersArrays,
 			r.id, livePeersWindow.Seconds(), fencedLease.Seconds()).Scan(&ok, &listed, &ids, &fencedFor)
 		if err == nil && ok == nil {
 			err = pgx.ErrNoRows
@@ -549,12 +549,22 @@ func (r *replica) invalidation(lines []string) (uint64, chan string, string) {
 	return seq, ch, fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
 }
 
-// alone reports whether the last renewal, which began at, found no other live replica,
-// and is recent enough (peersMaxAge) for a writer to go by.
-func (r *replica) alone() (at time.Time, alone bool) {
+// fresh reports whether a list of peers read by a renewal that began at may still be gone
+// by (peersMaxAge).
+func fresh(at time.Time) bool { return !at.IsZero() && time.Since(at) < peersMaxAge }
+
+// renewalPeers returns the peers the last renewal read and when it began.
+func (r *replica) renewalPeers() ([]peer, time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.peersAt, !r.peersAt.IsZero() && time.Since(r.peersAt) < peersMaxAge && len(r.peers) == 0
+	return r.peers, r.peersAt
+}
+
+// alone reports whether the last renewal, which began at, found no other replica to wait
+// for, and is fresh enough for a writer to go by.
+func (r *replica) alone() (at time.Time, alone bool) {
+	peers, at := r.renewalPeers()
+	return at, fresh(at) && len(peers) == 0
 }
 
 // peersQuery lists the other replicas a write waits for, each with how long, in seconds,
@@ -567,6 +577,10 @@ func (r *replica) alone() (at time.Time, alone bool) {
 const peersQuery = `SELECT id, CASE WHEN fenced THEN $3 - extract(epoch FROM now() - fenced_at)::float8 END
 	FROM replicas WHERE id <> $1 AND (NOT fenced AND seen > now() - make_interval(secs => $2)
 		OR fenced AND fenced_at > now() - make_interval(secs => $3))`
+
+// peersArrays selects the rows of peersQuery (as CTE peers) as two arrays in one order, the
+// ids and how long each fenced one's lease may hold (-1: not fenced), for peersRead.
+const peersArrays = `array(SELECT id FROM peers ORDER BY id), array(SELECT coalesce(fenced_for, -1) FROM peers ORDER BY id)`
 
 const (
 	livePeersWindow = leaseTTL + leaseTTL/2
@@ -598,18 +612,14 @@ func peersRead(ids []string, fencedFor []float64, read time.Time) []peer {
 // its cache for leaseGrace, longer than that), else read now. A write used to read them
 // itself, one more round trip to the database for every group of writes.
 func (r *replica) livePeers(ctx context.Context) ([]peer, error) {
-	r.mu.Lock()
-	peers, at := r.peers, r.peersAt
-	r.mu.Unlock()
-	if !at.IsZero() && time.Since(at) < peersMaxAge {
+	if peers, at := r.renewalPeers(); fresh(at) {
 		return slices.Clone(peers), nil
 	}
 	var (
 		ids       []string
 		fencedFor []float64
 	)
-	err := r.pool.QueryRow(ctx, `WITH peers (id, fenced_for) AS (`+peersQuery+`)
-		SELECT array(SELECT id FROM peers ORDER BY id), array(SELECT coalesce(fenced_for, -1) FROM peers ORDER BY id)`,
+	err := r.pool.QueryRow(ctx, `WITH peers (id, fenced_for) AS (`+peersQuery+`) SELECT `+peersArrays,
 		r.id, livePeersWindow.Seconds(), fencedLease.Seconds()).Scan(&ids, &fencedFor)
 	if err != nil {
 		return nil, err
@@ -676,15 +686,20 @@ func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) err
 				return err
 			}
 			r.log.Warn("postgres: replicas did not acknowledge a write; fenced them and waiting out their lease", "replicas", silent)
-			select {
-			case <-time.After(leaseTTL):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			return nil
+			return waitOutLease(ctx)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+// waitOutLease returns once a lease taken before it was called has surely run out.
+func waitOutLease(ctx context.Context) error {
+	select {
+	case <-time.After(leaseTTL):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -116,13 +116,22 @@ func (s *Store) commitAndInvalidate(ctx context.Context, tx pgx.Tx, local func()
 // commitThenWait commits tx and applies its change to this replica's cache (local); the
 // function it returns waits until every other replica's cache has applied it too.
 func (s *Store) commitThenWait(ctx context.Context, tx pgx.Tx, local func(), seq uint64, acks chan string) (func() error, error) {
-	if err := tx.Commit(ctx); err != nil {
+	if err := s.commitLocal(ctx, tx, local); err != nil {
 		s.replica.forget(seq)
-		s.replica.cache.lose() // the outcome is unknown
 		return nil, err
 	}
-	local()
 	return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
+}
+
+// commitLocal commits tx and applies its change to this replica's cache (local). If the
+// commit fails, its outcome is unknown, and the whole cache is dropped.
+func (s *Store) commitLocal(ctx context.Context, tx pgx.Tx, local func()) error {
+	if err := tx.Commit(ctx); err != nil {
+		s.replica.cache.lose()
+		return err
+	}
+	local()
+	return nil
 }
 
 // Ping checks that the database answers.

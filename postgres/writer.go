@@ -99,12 +99,10 @@ func (s *Store) commitAlone(ctx context.Context, tx pgx.Tx, updates []versionedI
 	if d := time.Duration(s.replica.slowCommit.Load()); d > 0 {
 		time.Sleep(d)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		s.replica.cache.lose() // the outcome is unknown
+	if err := s.commitLocal(ctx, tx, func() { s.replica.cache.apply(updates) }); err != nil {
 		return nil, fmt.Errorf("postgres: commit: %w", err)
 	}
-	s.replica.cache.apply(updates)
-	if time.Since(at) < peersMaxAge {
+	if fresh(at) {
 		return nil, nil
 	}
 	seq, acks, payload := s.replica.invalidation(updateLines(updates))
@@ -119,12 +117,5 @@ func (s *Store) commitAlone(ctx context.Context, tx pgx.Tx, updates []versionedI
 		return nil, fmt.Errorf("postgres: notify after a slow commit: %w", errors.Join(err, ferr))
 	}
 	s.replica.log.Warn("postgres: a write's notification failed after its commit; fenced the other replicas and waiting out their lease", "error", err)
-	return func() error {
-		select {
-		case <-time.After(leaseTTL):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}, nil
+	return func() error { return waitOutLease(ctx) }, nil
 }
