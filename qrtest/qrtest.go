@@ -25,6 +25,7 @@ import (
 	"github.com/qrapi/qrapi/client"
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen/control"
+	"github.com/qrapi/qrapi/internal/optional"
 	"github.com/qrapi/qrapi/seed"
 	"github.com/qrapi/qrapi/server"
 	"github.com/qrapi/qrapi/sqlite"
@@ -276,26 +277,12 @@ type Fault struct {
 // AddFault adds a fault rule and returns its id.
 func (s *Server) AddFault(t TB, f Fault) string {
 	t.Helper()
-	in := control.FaultRuleInput{Probability: f.Probability, Seed: f.Seed}
-	str := func(v string) *string {
-		if v == "" {
-			return nil
-		}
-		return &v
-	}
-	num := func(v int) *int {
-		if v == 0 {
-			return nil
-		}
-		return &v
-	}
-	in.Operation, in.Instance, in.Principal = str(f.Operation), str(f.Instance), str(f.Principal)
-	in.Status, in.Count, in.DelayMs = num(f.Status), num(f.Count), num(int(f.Delay/time.Millisecond))
+	in := control.FaultRuleInput{Probability: f.Probability, Seed: f.Seed,
+		Operation: optional.NonZero(f.Operation), Instance: optional.NonZero(f.Instance), Principal: optional.NonZero(f.Principal),
+		Status: optional.NonZero(f.Status), Count: optional.NonZero(f.Count), DelayMs: optional.NonZero(int(f.Delay / time.Millisecond)),
+		Reset: optional.NonZero(f.Reset)}
 	if f.RetryAfter > 0 {
-		in.RetryAfterSeconds = num(int((f.RetryAfter + time.Second - 1) / time.Second))
-	}
-	if f.Reset {
-		in.Reset = &f.Reset
+		in.RetryAfterSeconds = new(int((f.RetryAfter + time.Second - 1) / time.Second))
 	}
 	if !f.ExpiresAt.IsZero() {
 		in.ExpiresAt = &f.ExpiresAt

@@ -15,6 +15,7 @@ import (
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen/control"
+	"github.com/qrapi/qrapi/internal/optional"
 )
 
 // reasonInjected is the error container's code of an injected answer.
@@ -115,28 +116,10 @@ func injectedStatus(err error) (int, bool) {
 // AddFault keeps a fault rule; an operation the API does not have is a 400 naming it.
 func (h controlHandlers) AddFault(ctx context.Context, req control.AddFaultRequestObject) (control.AddFaultResponseObject, error) {
 	b := req.Body
-	r := &domain.FaultRule{ID: uuid.NewString(), CreatedAt: domain.KeptTime(h.s.now()), RetryAfterSeconds: b.RetryAfterSeconds,
-		Probability: b.Probability, Seed: b.Seed}
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&r.Operation, b.Operation)
-	set(&r.Instance, b.Instance)
-	set(&r.Principal, b.Principal)
-	if b.Status != nil {
-		r.Status = *b.Status
-	}
-	if b.DelayMs != nil {
-		r.DelayMS = *b.DelayMs
-	}
-	if b.Reset != nil {
-		r.Reset = *b.Reset
-	}
-	if b.Count != nil {
-		r.Count = *b.Count
-	}
+	r := &domain.FaultRule{ID: uuid.NewString(), CreatedAt: domain.KeptTime(h.s.now()),
+		Operation: optional.Value(b.Operation), Instance: optional.Value(b.Instance), Principal: optional.Value(b.Principal),
+		Status: optional.Value(b.Status), RetryAfterSeconds: b.RetryAfterSeconds, DelayMS: optional.Value(b.DelayMs), Reset: optional.Value(b.Reset),
+		Count: optional.Value(b.Count), Probability: b.Probability, Seed: b.Seed}
 	if b.ExpiresAt != nil {
 		t := domain.KeptTime(*b.ExpiresAt)
 		r.ExpiresAt = &t
@@ -197,22 +180,8 @@ func (h controlHandlers) ClearFaults(ctx context.Context, _ control.ClearFaultsR
 func faultOut(r *domain.FaultRule, now time.Time) control.FaultRule {
 	out := control.FaultRule{Id: r.ID, CreatedAt: r.CreatedAt, Seen: r.Seen, Hits: r.Hits, Live: r.Live(now),
 		RetryAfterSeconds: r.RetryAfterSeconds, Probability: r.Probability, Seed: r.Seed, ExpiresAt: r.ExpiresAt}
-	str := func(v string) *string {
-		if v == "" {
-			return nil
-		}
-		return &v
-	}
-	num := func(v int) *int {
-		if v == 0 {
-			return nil
-		}
-		return &v
-	}
-	out.Operation, out.Instance, out.Principal = str(r.Operation), str(r.Instance), str(r.Principal)
-	out.Status, out.DelayMs, out.Count = num(r.Status), num(r.DelayMS), num(r.Count)
-	if r.Reset {
-		out.Reset = &r.Reset
-	}
+	out.Operation, out.Instance, out.Principal = optional.NonZero(r.Operation), optional.NonZero(r.Instance), optional.NonZero(r.Principal)
+	out.Status, out.DelayMs, out.Count = optional.NonZero(r.Status), optional.NonZero(r.DelayMS), optional.NonZero(r.Count)
+	out.Reset = optional.NonZero(r.Reset)
 	return out
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/qrapi/qrapi/gen/control"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 // addFault adds a rule through the control API and returns it.
 func (h *harness) addFault(t *testing.T, in control.FaultRuleInput) control.FaultRule {
 	t.Helper()
@@ -46,7 +44,7 @@ func (h *harness) faults(t *testing.T) map[string]control.FaultRule {
 func TestFaultCountAnswersThenExpires(t *testing.T) {
 	h := newHarness(t)
 	admin := h.token(keyAdmin)
-	rule := h.addFault(t, control.FaultRuleInput{Operation: ptr("get_instance"), Status: ptr(503), RetryAfterSeconds: ptr(2), Count: ptr(2)})
+	rule := h.addFault(t, control.FaultRuleInput{Operation: new("get_instance"), Status: new(503), RetryAfterSeconds: new(2), Count: new(2)})
 	if rule.Id == "" || !rule.Live || rule.Hits != 0 || *rule.Status != 503 || *rule.Count != 2 {
 		t.Fatalf("the new rule: %+v", rule)
 	}
@@ -104,8 +102,8 @@ func TestFaultCountAnswersThenExpires(t *testing.T) {
 func TestFaultMatchingAndIAMFirst(t *testing.T) {
 	h := newHarness(t)
 	admin, reader := h.token(keyAdmin), h.token(keyReader)
-	byInstance := h.addFault(t, control.FaultRuleInput{Instance: ptr(crnA2), Status: ptr(500)})
-	byPrincipal := h.addFault(t, control.FaultRuleInput{Principal: ptr("IBMid-demo-reader"), Status: ptr(502)})
+	byInstance := h.addFault(t, control.FaultRuleInput{Instance: new(crnA2), Status: new(500)})
+	byPrincipal := h.addFault(t, control.FaultRuleInput{Principal: new("IBMid-demo-reader"), Status: new(502)})
 	for _, c := range []struct {
 		tok, crn string
 		want     int
@@ -127,7 +125,7 @@ func TestFaultMatchingAndIAMFirst(t *testing.T) {
 		t.Fatalf("counts: by instance %+v, by principal %+v", got[byInstance.Id], got[byPrincipal.Id])
 	}
 	// The control API is never faulted.
-	all := h.addFault(t, control.FaultRuleInput{Status: ptr(500)})
+	all := h.addFault(t, control.FaultRuleInput{Status: new(500)})
 	if r, err := h.control(t).ListFaultsWithResponse(context.Background()); err != nil || r.StatusCode() != 200 {
 		t.Fatalf("the control API under a rule for everything: %v %d", err, r.StatusCode())
 	}
@@ -142,7 +140,7 @@ func TestFaultMatchingAndIAMFirst(t *testing.T) {
 	if r, _ := cc.ClearFaultsWithResponse(context.Background()); r.StatusCode() != 204 || len(h.faults(t)) != 0 {
 		t.Fatalf("clear: %d, %d left", r.StatusCode(), len(h.faults(t)))
 	}
-	h.addFault(t, control.FaultRuleInput{Status: ptr(500)})
+	h.addFault(t, control.FaultRuleInput{Status: new(500)})
 	if r, _ := cc.ResetStateWithResponse(context.Background()); r.StatusCode() != 204 || len(h.faults(t)) != 0 {
 		t.Fatalf("reset: %d, %d rules left", r.StatusCode(), len(h.faults(t)))
 	}
@@ -156,7 +154,7 @@ func TestFaultSeededProbabilityRepeats(t *testing.T) {
 	h := newHarness(t)
 	admin := h.token(keyAdmin)
 	run := func() string {
-		rule := h.addFault(t, control.FaultRuleInput{Probability: ptr(0.5), Seed: ptr(int64(20261124)), Status: ptr(503)})
+		rule := h.addFault(t, control.FaultRuleInput{Probability: new(0.5), Seed: new(int64(20261124)), Status: new(503)})
 		var seq strings.Builder
 		for range 40 {
 			resp, _ := h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, "")
@@ -208,7 +206,7 @@ func TestBadFaultRules(t *testing.T) {
 func TestFaultDelayAndReset(t *testing.T) {
 	h := newHarness(t)
 	admin := h.token(keyAdmin)
-	h.addFault(t, control.FaultRuleInput{Operation: ptr("get_usage"), DelayMs: ptr(1500), Count: ptr(1)})
+	h.addFault(t, control.FaultRuleInput{Operation: new("get_usage"), DelayMs: new(1500), Count: new(1)})
 	var mu sync.Mutex
 	var order []string
 	done := make(chan struct{})
@@ -244,7 +242,7 @@ func TestFaultDelayAndReset(t *testing.T) {
 		t.Fatalf("order of answers: %v", order)
 	}
 
-	h.addFault(t, control.FaultRuleInput{Reset: ptr(true), Count: ptr(1)})
+	h.addFault(t, control.FaultRuleInput{Reset: new(true), Count: new(1)})
 	req, _ := http.NewRequest("GET", h.url+"/api/v1/instance", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	req.Header.Set("Service-CRN", crnA1)
@@ -277,7 +275,7 @@ func TestFaultDelayAndReset(t *testing.T) {
 
 	// A caller that gives up during a delay: no answer, audited as dropped, not a failure
 	// of the server's.
-	h.addFault(t, control.FaultRuleInput{Operation: ptr("get_account"), DelayMs: ptr(2000), Count: ptr(1)})
+	h.addFault(t, control.FaultRuleInput{Operation: new("get_account"), DelayMs: new(2000), Count: new(1)})
 	short := &http.Client{Timeout: 200 * time.Millisecond}
 	req, _ = http.NewRequest("GET", h.url+"/api/v1/accounts/"+acctDemo, nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
