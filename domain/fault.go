@@ -128,8 +128,17 @@ func EncodeFaultRule(r *FaultRule) ([]byte, error) {
 	return json.Marshal(&c)
 }
 
-// DecodeFaultRule reads what EncodeFaultRule wrote, with the counts.
-func DecodeFaultRule(b []byte, seen, hits int64) (*FaultRule, error) {
+// ScanFaultRule reads a kept rule from a store's row of what EncodeFaultRule wrote and the
+// rule's seen and hits counts, in that order; an error of the row's Scan (no row, say) is
+// returned as it is.
+func ScanFaultRule(row interface{ Scan(dest ...any) error }) (*FaultRule, error) {
+	var (
+		b          []byte
+		seen, hits int64
+	)
+	if err := row.Scan(&b, &seen, &hits); err != nil {
+		return nil, err
+	}
 	var r FaultRule
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("a kept fault rule is not JSON: %w", err)

@@ -78,18 +78,6 @@ func (s *Store) faultTx(ctx context.Context, write func(pgx.Tx) (changed bool, e
 	return nil
 }
 
-// scanFault reads a rule and its counts from a row of rule, seen, hits.
-func scanFault(row pgx.Row) (*domain.FaultRule, error) {
-	var (
-		b          []byte
-		seen, hits int64
-	)
-	if err := row.Scan(&b, &seen, &hits); err != nil {
-		return nil, err
-	}
-	return domain.DecodeFaultRule(b, seen, hits)
-}
-
 // Faults lists every rule, oldest first, with its counts.
 func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
 	rows, err := s.pool.Query(ctx, `SELECT rule, seen, hits FROM fault_rules ORDER BY seq`)
@@ -97,7 +85,7 @@ func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
 		return nil, fmt.Errorf("postgres: read fault rules: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.FaultRule, error) {
-		rule, err := scanFault(r)
+		rule, err := domain.ScanFaultRule(r)
 		if err != nil {
 			return domain.FaultRule{}, err
 		}
@@ -134,7 +122,7 @@ func (s *Store) LiveFaults(ctx context.Context, now time.Time) ([]domain.FaultRu
 func (s *Store) TakeFault(ctx context.Context, id string, now time.Time) (bool, error) {
 	var fired bool
 	err := s.faultTx(ctx, func(tx pgx.Tx) (bool, error) {
-		r, err := scanFault(tx.QueryRow(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = $1 FOR UPDATE`, id))
+		r, err := domain.ScanFaultRule(tx.QueryRow(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}

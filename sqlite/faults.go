@@ -73,18 +73,6 @@ func (s *Store) faultTx(ctx context.Context, write func(*sql.Tx) (changed bool, 
 	return nil
 }
 
-// scanFault reads a rule and its counts from a row of rule, seen, hits.
-func scanFault(row interface{ Scan(...any) error }) (*domain.FaultRule, error) {
-	var (
-		b          []byte
-		seen, hits int64
-	)
-	if err := row.Scan(&b, &seen, &hits); err != nil {
-		return nil, err
-	}
-	return domain.DecodeFaultRule(b, seen, hits)
-}
-
 // Faults lists every rule, oldest first, with its counts.
 func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT rule, seen, hits FROM fault_rules ORDER BY seq`)
@@ -94,7 +82,7 @@ func (s *Store) Faults(ctx context.Context) ([]domain.FaultRule, error) {
 	defer rows.Close()
 	out := []domain.FaultRule{}
 	for rows.Next() {
-		r, err := scanFault(rows)
+		r, err := domain.ScanFaultRule(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: read fault rules: %w", err)
 		}
@@ -137,7 +125,7 @@ func (s *Store) forgetFaults() {
 func (s *Store) TakeFault(ctx context.Context, id string, now time.Time) (bool, error) {
 	var fired bool
 	err := s.faultTx(ctx, func(tx *sql.Tx) (bool, error) {
-		r, err := scanFault(tx.QueryRowContext(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = ?`, id))
+		r, err := domain.ScanFaultRule(tx.QueryRowContext(ctx, `SELECT rule, seen, hits FROM fault_rules WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, nil
 		}
