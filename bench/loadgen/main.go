@@ -234,6 +234,35 @@ func cpuOf(ps []*proc) time.Duration {
 	return t
 }
 
+// cpuMeter holds the CPU counters from before a run: the servers' (ps), PostgreSQL's when
+// it is their database (db), and the whole machine's.
+type cpuMeter struct {
+	ps                      []*proc
+	db                      bool
+	servers, dbCPU, machine time.Duration
+}
+
+func startCPU(ps []*proc, db bool) cpuMeter {
+	m := cpuMeter{ps: ps, db: db, servers: cpuOf(ps), machine: machineCPU()}
+	if db {
+		m.dbCPU = postgresCPU()
+	}
+	return m
+}
+
+// fill sets the run's CPU per request since the meter started.
+func (m cpuMeter) fill(r *Result) {
+	r.CPUusPerReq, r.MachineCPUusPerReq = perRequest(cpuOf(m.ps)-m.servers, *r), perRequest(machineCPU()-m.machine, *r)
+	if m.db {
+		r.DBCPUusPerReq = perRequest(postgresCPU()-m.dbCPU, *r)
+	}
+}
+
+// printCPU says on stderr where a PostgreSQL run's CPU went.
+func printCPU(server, scenario string, c int, r Result) {
+	fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d CPU µs per request: servers %.1f, database %.1f, machine %.1f\n", server, scenario, c, r.CPUusPerReq, r.DBCPUusPerReq, r.MachineCPUusPerReq)
+}
+
 // perRequest is a CPU time spread over a run's requests and its warm-up, in µs.
 func perRequest(d time.Duration, r Result) float64 {
 	return round(float64(d.Microseconds()) / float64(r.Requests+warmup))
@@ -523,13 +552,13 @@ func runAll(o options) (*Report, error) {
 	for _, scenario := range []struct{ name, path string }{{"GET /v1/instance", "/v1/instance"}, {"GET /v1/instances/usage", "/v1/instances/usage"}} {
 		for _, c := range o.conns {
 			for _, p := range []*proc{qr, bl, pr} {
-				cpu0, m0 := p.cpu(), machineCPU()
+				meter := startCPU([]*proc{p}, false)
 				r, _, err := load(p.base, scenario.path, hdr, o.requests, c, o.maxRun, 0)
 				if err != nil {
 					return nil, err
 				}
-				r.Server, r.Scenario, r.PeakRSSMiB, r.CPUusPerReq = p.name, scenario.name, p.peakRSS(), perRequest(p.cpu()-cpu0, r)
-				r.MachineCPUusPerReq = perRequest(machineCPU()-m0, r)
+				meter.fill(&r)
+				r.Server, r.Scenario, r.PeakRSSMiB = p.name, scenario.name, p.peakRSS()
 				rep.Results = append(rep.Results, r)
 				fmt.Fprintf(os.Stderr, "%-9s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors)
 			}
@@ -558,15 +587,12 @@ func mixRun(o options, name string, ps []*proc, hdr http.Header, c int) (Result,
 	for _, p := range ps {
 		bases = append(bases, p.base)
 	}
-	cpu0, db0, m0 := cpuOf(ps), postgresCPU(), machineCPU()
+	meter := startCPU(ps, o.postgres != "" && name != "qrserver")
 	r, accepted, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0.10)
 	if err != nil {
 		return r, err
 	}
-	r.CPUusPerReq, r.MachineCPUusPerReq = perRequest(cpuOf(ps)-cpu0, r), perRequest(machineCPU()-m0, r)
-	if o.postgres != "" && name != "qrserver" {
-		r.DBCPUusPerReq = perRequest(postgresCPU()-db0, r)
-	}
+	meter.fill(&r)
 	lost := false
 	for _, p := range ps { // every replica must read a limit that was accepted
 		body, err := fetch(p.base+"/v1/instances/configuration", hdr)
@@ -631,9 +657,7 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 		if replicas++; o.profile != "" {
 			argv = append(argv, "--cpuprofile", fmt.Sprintf("%s.pg%d", o.profile, replicas))
 		}
-		p, err := startEnv("qrserver-pg", argv,
-			"http://"+addr+"/api", "http://"+addr+"/healthz", nil, env)
-		return p, err
+		return startEnv("qrserver-pg", argv, "http://"+addr+"/api", "http://"+addr+"/healthz", nil, env)
 	}
 	a, err := startReplica()
 	if err != nil {
@@ -658,14 +682,13 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 				break
 			}
 			_, c0 := dbStats()
-			cpu0, db0, m0 := cpuOf(ps), postgresCPU(), machineCPU()
+			meter := startCPU(ps, true)
 			r, _, err := loadSpread(bases, "/v1/instance", hdr, o.requests, c, o.maxRun, 0)
 			if err != nil {
 				return err
 			}
-			r.CPUusPerReq = perRequest(cpuOf(ps)-cpu0, r)
-			r.DBCPUusPerReq, r.MachineCPUusPerReq = perRequest(postgresCPU()-db0, r), perRequest(machineCPU()-m0, r)
-			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d CPU µs per request: servers %.1f, database %.1f, machine %.1f\n", name, "GET /v1/instance", c, r.CPUusPerReq, r.DBCPUusPerReq, r.MachineCPUusPerReq)
+			meter.fill(&r)
+			printCPU(name, "GET /v1/instance", c, r)
 			time.Sleep(1500 * time.Millisecond)
 			_, c1 := dbStats()
 			r.TxPerRequest = round(float64(c1-c0) / float64(r.Requests))
@@ -683,7 +706,7 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d CPU µs per request: servers %.1f, database %.1f, machine %.1f\n", name, "90/10 GET/PUT", c, r.CPUusPerReq, r.DBCPUusPerReq, r.MachineCPUusPerReq)
+			printCPU(name, "90/10 GET/PUT", c, r)
 			// Statistics reach the views within PostgreSQL's stats interval (1 s at most).
 			time.Sleep(1500 * time.Millisecond)
 			f1, c1 := dbStats()
