@@ -115,6 +115,7 @@ func main() {
 	flag.Float64Var(&o.mix, "mix", 0, "with --only-qrserver: the share of PUTs")
 	flag.BoolVar(&o.onlyPG, "only-postgres", false, "with --postgres: run the PostgreSQL scenarios alone")
 	flag.StringVar(&o.pgScenario, "pg-scenario", "", "with --postgres: \"get\" or \"mix\" to run only that PostgreSQL scenario (for profiling)")
+	flag.BoolVar(&putsThroughFirst, "puts-through-first", false, "in a mix over replicas, send every PUT through the first one (GETs still spread)")
 	flag.StringVar(&o.replicaEnv, "replica-env", "", "KEY=VALUE,… added to the environment of the PostgreSQL replicas")
 	flag.Parse()
 	for _, c := range strings.Split(conns, ",") {
@@ -390,6 +391,11 @@ func percentile(lat []time.Duration, q float64) float64 {
 // warmup is the number of uncounted requests before each run (set from --warmup).
 var warmup int
 
+// putsThroughFirst sends every PUT of a mix through the first server, the GETs still
+// spread (set from --puts-through-first): with two replicas, what one row's writes shared
+// between replicas cost, against one replica writing them all.
+var putsThroughFirst bool
+
 // run sends n requests over conns workers, stopping after maxRun; lat (if not nil) gets
 // each latency, accepted each PUT limit that answered 204. It returns how many were sent
 // and how many failed.
@@ -416,10 +422,14 @@ func run(hc *http.Client, bases []string, path string, hdr http.Header, n, conns
 					method, body, want = "PUT", strings.NewReader(fmt.Sprintf(`{"instance_limit": %d}`, limit)), 204
 				}
 				p := path
+				b := base
 				if method == "PUT" {
 					p = "/v1/instances/configuration"
+					if putsThroughFirst {
+						b = bases[0]
+					}
 				}
-				req, _ := http.NewRequestWithContext(ctx, method, base+p, body)
+				req, _ := http.NewRequestWithContext(ctx, method, b+p, body)
 				for k, v := range hdr {
 					req.Header[k] = v
 				}
