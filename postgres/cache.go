@@ -61,6 +61,7 @@ type cache struct {
 	faults     []domain.FaultRule // the kept fault rules, if faultsOK
 	faultsOK   bool
 	faultsGen  uint64 // counts drops of the fault rules (gen counts every invalidation)
+	retired    bool   // the replica is leaving: no lease, ever again
 }
 
 // versionedInstance is an instance's state with its row's version (its count of updates):
@@ -223,6 +224,9 @@ func (c *cache) invalidate(crn string) {
 func (c *cache) renewed(start time.Time, listed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.retired {
+		return
+	}
 	now := time.Now()
 	if !now.Before(c.leaseUntil) {
 		c.dropAll()
@@ -238,6 +242,15 @@ func (c *cache) renewed(start time.Time, listed bool) {
 func (c *cache) lose() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.leaseUntil = time.Time{}
+	c.dropAll()
+}
+
+// retire ends the lease for good: a renewal that was under way does not bring it back.
+func (c *cache) retire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.retired = true
 	c.leaseUntil = time.Time{}
 	c.dropAll()
 }
@@ -276,6 +289,8 @@ type replica struct {
 	// strayAcks counts acks heard that were meant for another writer (none: each writer
 	// has its own channel).
 	strayAcks atomic.Int64
+	// leaving: the store is closing (leave); no more renewals.
+	leaving atomic.Bool
 }
 
 func newReplicaID() string {
@@ -320,7 +335,7 @@ func (r *replica) listen(ctx context.Context) error {
 	}
 	for {
 		start := time.Now()
-		if r.holdRenewals.Load() {
+		if r.holdRenewals.Load() || r.leaving.Load() {
 			if err := r.waitNotifications(ctx, conn, start.Add(renewEvery)); err != nil {
 				return err
 			}
@@ -346,6 +361,8 @@ func (r *replica) listen(ctx context.Context) error {
 			err = pgx.ErrNoRows
 		}
 		switch {
+		case errors.Is(err, pgx.ErrNoRows) && r.leaving.Load():
+			continue // fenced by leave while this renewal was under way: stay out
 		case errors.Is(err, pgx.ErrNoRows):
 			// Fenced by a writer that waited for our ack in vain: start again from nothing,
 			// after the grace, since lists read while we were fenced left us out.
@@ -692,6 +709,29 @@ func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) err
 		}
 	}
 	return nil
+}
+
+// leave takes this replica out, for good, of every list of replicas a write waits on, and
+// keeps hearing and acknowledging notifications for as long as a list read before that may
+// still be gone by (peersMaxAge, with a margin: leaseGrace), so that no write through
+// another replica waits in vain for a replica that has stopped — its ack timeout, then its
+// lease. Its row is marked fenced since long ago: no list holds it from then on, and a
+// renewal already under way cannot make it live again. Its cache serves nothing from the
+// start. With no other live replica, there is nothing to wait for.
+func (r *replica) leave(ctx context.Context) {
+	r.leaving.Store(true)
+	r.cache.retire()
+	var othersLive bool
+	err := r.pool.QueryRow(ctx, `WITH gone AS (UPDATE replicas SET fenced = true, fenced_at = '-infinity' WHERE id = $1)
+		SELECT EXISTS (SELECT 1 FROM replicas WHERE id <> $1 AND NOT fenced AND seen > now() - make_interval(secs => $2))`,
+		r.id, livePeersWindow.Seconds()).Scan(&othersLive)
+	if err != nil || !othersLive {
+		return
+	}
+	select {
+	case <-time.After(leaseGrace):
+	case <-ctx.Done():
+	}
 }
 
 // waitOutLease returns once a lease taken before it was called has surely run out.

@@ -542,3 +542,51 @@ func TestWriteWaitsForAReplicaFencedWithALeaseLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A replica that closes (a rolling restart, say) leaves the lists of replicas that the
+// others' writes wait on before it stops hearing their notifications: writes through
+// another replica, before, during and after its Close, are never made to wait for it in
+// vain — no ack timeout, no fencing, no warning — and its row is gone once it closed.
+func TestClosingReplicaIsNotWaitedFor(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	var logged warnings
+	a := openReplica(t, dsn, slog.New(&logged))
+	b, err := OpenWithLogger(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	waitListed(t, a, b)
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	// Writes through a from before b's Close until past every list a read before b left
+	// (peersMaxAge after its Close returned, with a margin); bounded in count too.
+	var until time.Time
+	writes := 0
+	for ; writes < 100000 && (until.IsZero() || time.Now().Before(until)); writes++ {
+		select {
+		case <-closed:
+			if until.IsZero() {
+				until = time.Now().Add(peersMaxAge + 500*time.Millisecond)
+			}
+		default:
+		}
+		limit := int64(3000 + writes)
+		if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+			t.Fatal(err)
+		}
+		if n := logged.n.Load(); n != 0 {
+			t.Fatalf("write %d through a: %d warnings, a write waited in vain for the closing replica and fenced it", writes, n)
+		}
+	}
+	if until.IsZero() {
+		t.Fatalf("b's Close did not return within %d writes", writes)
+	}
+	var rows int
+	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM replicas WHERE id = $1`, b.replica.id).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("b's row after its Close: %d rows (%v), want none", rows, err)
+	}
+}

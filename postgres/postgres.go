@@ -91,13 +91,15 @@ func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, 
 	return s, nil
 }
 
-// Close stops the cache protocol, leaves the replicas, and closes the pool.
+// Close leaves the replicas (leave: while other replicas are live, this takes leaseGrace),
+// stops the cache protocol, and closes the pool.
 func (s *Store) Close() error {
 	s.writes.Close()
-	s.replica.stop()
-	<-s.replica.done
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.replica.leave(ctx)
+	s.replica.stop()
+	<-s.replica.done
 	s.pool.Exec(ctx, `DELETE FROM replicas WHERE id = $1`, s.replica.id)
 	s.pool.Close()
 	return nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,6 +314,62 @@ func TestReplicasSurviveKill9UnderLoad(t *testing.T) {
 	}
 	if again := consumed(t, restarted.base, tok); again != got {
 		t.Fatalf("the restarted replica reads %v consumed, the others %v", again, got)
+	}
+}
+
+// A replica stopped with SIGTERM, as a rolling restart stops it, is not waited for: PUTs
+// through the other two, sent before, during and after its shutdown, are all answered, and
+// none of them only after fencing it (which neither logs); a replica started in its place
+// reads the last of them.
+func TestReplicasRollingRestartDoesNotFence(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	rs := startReplicas(t, db, 3)
+	tok := tokenFor(t, rs[0].base, demoKey)
+	put := func(i int) {
+		t.Helper()
+		if st, b := mustReq(t, "PUT", rs[i%2].base+"/api/v1/instances/configuration", tok, demoCRN, fmt.Sprintf(`{"instance_limit": %d}`, 5000+i)); st != 204 {
+			t.Fatalf("PUT %d through replica %d: %d %s", i, i%2, st, b)
+		}
+	}
+	i := 0
+	for ; i < 20; i++ {
+		put(i)
+	}
+	if err := rs[2].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- rs[2].cmd.Wait() }()
+	// PUTs until the stopped replica has exited and every list of replicas read before it
+	// left is stale (500 ms), with a margin; bounded in count and time.
+	var until time.Time
+	for deadline := time.Now().Add(20 * time.Second); i < 100000 && time.Now().Before(deadline) && (until.IsZero() || time.Now().Before(until)); i++ {
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("the replica stopped with SIGTERM exited with %v: %s", err, rs[2].logs.String())
+			}
+			until = time.Now().Add(time.Second)
+		default:
+		}
+		put(i)
+	}
+	if until.IsZero() {
+		t.Fatalf("the replica did not exit within 20 s of SIGTERM: %s", rs[2].logs.String())
+	}
+	for j, r := range rs[:2] {
+		for _, line := range strings.Split(r.logs.String(), "\n") {
+			if strings.Contains(line, "fenced") {
+				t.Fatalf("replica %d fenced the replica that stopped: %s", j, line)
+			}
+		}
+	}
+	last := fmt.Sprintf(`{"instance_limit":%d}`+"\n", 5000+i-1)
+	again := startQrserver(t, "--db", db, "--seed", demoSeedFile, "--admin-token", replicaAdminToken)
+	for j, r := range []*child{rs[0], rs[1], again} {
+		if st, b := mustReq(t, "GET", r.base+"/api/v1/instances/configuration", tok, demoCRN, ""); st != 200 || b != last {
+			t.Fatalf("replica %d (2: the one started in the stopped one's place) after %d PUTs: %d %s, want %s", j, i, st, b, last)
+		}
 	}
 }
 
