@@ -31,7 +31,8 @@ import (
 // that race cannot put back an older state. The writer
 // answers only when every other replica whose row is recent has acknowledged, or, for one
 // that has not within ackTimeout, after fencing it (its renewals fail from then on) and
-// waiting out its lease. So a request that starts after a write's answer, on any replica,
+// waiting out what is left of its lease, counted from its last renewal (fence). A replica
+// that closes leaves every list first (leave). So a request that starts after a write's answer, on any replica,
 // reads either the database or a cache that no longer holds what the write changed. A
 // write made while the replica's last renewal, begun less than peersMaxAge ago, found no
 // other live replica notifies nothing unless its commit outlasts that (commitAlone).
@@ -291,6 +292,9 @@ type replica struct {
 	strayAcks atomic.Int64
 	// leaving: the store is closing (leave); no more renewals.
 	leaving atomic.Bool
+	// leaseWaited, for tests, is what was left of the leases of the replicas the last
+	// fencing fenced (a time.Duration): what the write then waited.
+	leaseWaited atomic.Int64
 }
 
 func newReplicaID() string {
@@ -591,9 +595,17 @@ func (r *replica) alone() (at time.Time, alone bool) {
 // different rates), and the ones fenced less than fencedLease ago. A fenced replica renews
 // no more, but the lease of its last renewal, taken before the fencing, may hold until
 // leaseTTL after it, and so may its cache; it may still hear of writes and ack them.
-const peersQuery = `SELECT id, CASE WHEN fenced THEN $3 - extract(epoch FROM now() - fenced_at)::float8 END
+var peersQuery = `SELECT id, CASE WHEN fenced THEN ` + leaseLeft("$3") + ` END
 	FROM replicas WHERE id <> $1 AND (NOT fenced AND seen > now() - make_interval(secs => $2)
 		OR fenced AND fenced_at > now() - make_interval(secs => $3))`
+
+// leaseLeft is how long, in seconds, a fenced replica's lease may still hold (0 if it is
+// out), where the parameter lease is fencedLease: its lease began no later than its last
+// renewal (seen, the renewal's own statement time, after the replica read its clock), and
+// a fenced replica's renewals fail, so seen is its last.
+func leaseLeft(lease string) string {
+	return `greatest(0, ` + lease + ` - extract(epoch FROM now() - seen))::float8`
+}
 
 // peersArrays selects the rows of peersQuery (as CTE peers) as two arrays in one order, the
 // ids and how long each fenced one's lease may hold (-1: not fenced), for peersRead.
@@ -697,18 +709,91 @@ func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) err
 			if len(silent) == 0 {
 				continue // only fenced ones are left: fencedOut ends their wait
 			}
-			// Fence the silent ones: none of them renews its lease from now on, so after
-			// leaseTTL none answers from its cache (nor does a fenced one still waited for).
-			if _, err := r.pool.Exec(ctx, `UPDATE replicas SET fenced = true, fenced_at = now() WHERE id = ANY($1) AND NOT fenced`, silent); err != nil {
+			// Fence the silent ones: none of them renews its lease from now on, so once what
+			// is left of their leases has passed none answers from its cache (nor does a
+			// fenced one still waited for: fencedUntil).
+			left, err := r.fence(ctx, silent)
+			if err != nil {
 				return err
 			}
-			r.log.Warn("postgres: replicas did not acknowledge a write; fenced them and waiting out their lease", "replicas", silent)
-			return waitOutLease(ctx)
+			r.log.Warn("postgres: replicas did not acknowledge a write; fenced them and waiting out their lease", "replicas", silent, "lease_left", left)
+			r.leaseWaited.Store(int64(left))
+			r.fencedNow(silent, time.Now().Add(left))
+			select {
+			case <-time.After(max(left, time.Until(fencedUntil))):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+// fence fences the replicas ids, so that none renews its lease from now on, and returns how
+// long the longest of their leases may still hold: measured from each one's last renewal
+// (leaseLeft), where a replica is silent because it died, say, a renewal or more before.
+// One that another writer fenced first (writers that time out together race to fence) is
+// read again once that fencing is visible; one whose row is gone counts a whole lease.
+func (r *replica) fence(ctx context.Context, ids []string) (time.Duration, error) {
+	left, found, err := r.leasesLeft(ctx, `WITH f AS (UPDATE replicas SET fenced = true, fenced_at = now() WHERE id = ANY($1) AND NOT fenced
+			RETURNING id, `+leaseLeft("$2")+` AS left_s)
+		SELECT id, left_s FROM f
+		UNION ALL SELECT id, `+leaseLeft("$2")+` FROM replicas WHERE id = ANY($1) AND fenced AND id NOT IN (SELECT id FROM f)`, ids)
+	if err != nil || found == len(ids) {
+		return left, err
+	}
+	// A fenced replica renews no more, so its last renewal, read now, is final.
+	again, found, err := r.leasesLeft(ctx, `SELECT id, `+leaseLeft("$2")+` FROM replicas WHERE id = ANY($1) AND fenced`, ids)
+	if err != nil {
+		return 0, err
+	}
+	if found < len(ids) {
+		return fencedLease, nil
+	}
+	return max(left, again), nil
+}
+
+// leasesLeft runs query (ids as $1, fencedLease as $2), which returns ids with their
+// leaseLeft, and returns the longest and how many rows it returned.
+func (r *replica) leasesLeft(ctx context.Context, query string, ids []string) (time.Duration, int, error) {
+	rows, err := r.pool.Query(ctx, query, ids, fencedLease.Seconds())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	var (
+		left  time.Duration
+		found int
+	)
+	for rows.Next() {
+		var (
+			id string
+			s  float64
+		)
+		if err := rows.Scan(&id, &s); err != nil {
+			return 0, 0, err
+		}
+		left, found = max(left, time.Duration(s*float64(time.Second))), found+1
+	}
+	return left, found, rows.Err()
+}
+
+// fencedNow records in the renewal's list of peers that this replica has just fenced ids,
+// whose leases are out at until, so that the writes that go by that list until the next
+// renewal wait for them no longer than that, rather than for their ack in vain.
+func (r *replica) fencedNow(ids []string, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	peers := slices.Clone(r.peers) // a list already handed out stays as it was
+	for i := range peers {
+		if slices.Contains(ids, peers[i].id) && peers[i].fencedUntil.IsZero() {
+			peers[i].fencedUntil = until
+		}
+	}
+	r.peers = peers
 }
 
 // leave takes this replica out, for good, of every list of replicas a write waits on, and

@@ -590,3 +590,115 @@ func TestClosingReplicaIsNotWaitedFor(t *testing.T) {
 		t.Fatalf("b's row after its Close: %d rows (%v), want none", rows, err)
 	}
 }
+
+// A silent replica is fenced, and the write then waits only for what is left of its lease,
+// counted from its last renewal: a replica that died (here: stopped renewing and acking)
+// a whole ack timeout before has none left. It then reads the write from the database.
+func TestFencingWaitsOnlyWhatIsLeftOfTheLease(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	var logged warnings
+	a := openReplica(t, dsn, slog.New(&logged))
+	b := openReplica(t, dsn, nil)
+	if err := a.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	waitListed(t, a, b)
+	if _, err := b.Instance(ctx, crnA1); err != nil { // cached in b
+		t.Fatal(err)
+	}
+	b.replica.holdRenewals.Store(true)
+	b.replica.dropAcks.Store(true)
+	limit := int64(4343)
+	if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+		t.Fatal(err)
+	}
+	if logged.n.Load() == 0 {
+		t.Fatal("the write did not fence the silent replica: no warning")
+	}
+	var fenced bool
+	if err := a.pool.QueryRow(ctx, `SELECT fenced FROM replicas WHERE id = $1`, b.replica.id).Scan(&fenced); err != nil || !fenced {
+		t.Fatalf("the silent replica's row: fenced %v (%v)", fenced, err)
+	}
+	// b renewed last before the write began, an ack timeout (1 s) before the fencing: at
+	// most 50 ms of its lease (and the clocks' margin) were left; the old rule waited 1 s.
+	if left := time.Duration(a.replica.leaseWaited.Load()); left > leaseTTL/2 {
+		t.Fatalf("the write waited %v of the fenced replica's lease after fencing it, want what was left of it (about none)", left)
+	}
+	in, err := b.Instance(ctx, crnA1)
+	if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != float64(limit) {
+		t.Fatalf("the fenced replica reads %v (%v) after the write answered, want %d", in, err, limit)
+	}
+	// The next write, at once, goes by a list that has b fenced, even if a has not renewed
+	// since: it does not wait for b's ack again.
+	limit++
+	if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
+		t.Fatal(err)
+	}
+	if n := logged.n.Load(); n != 1 {
+		t.Fatalf("%d warnings: the write after the fencing waited for the fenced replica's ack again", n)
+	}
+}
+
+// Writers that time out on one silent replica together race to fence it. The one whose
+// fencing comes second (its snapshot from before the first one's commit, its update then
+// finding the row fenced) still counts the replica's lease from its last renewal, once
+// that fencing is visible, rather than a whole lease; a replica whose row is gone counts a
+// whole lease.
+func TestSecondFencingCountsTheLeaseFromTheLastRenewal(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	a := openReplica(t, dsn, nil)
+	b := openReplica(t, dsn, nil)
+	waitListed(t, a, b)
+	b.replica.holdRenewals.Store(true)
+	waitTrue(t, a, "b's last renewal to get older than a lease", `SELECT seen < now() - make_interval(secs => $2) FROM replicas WHERE id = $1`,
+		b.replica.id, fencedLease.Seconds())
+	// Another writer's fencing holds the row's lock while a's fencing starts.
+	other, err := a.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if _, err := other.Exec(ctx, `UPDATE replicas SET fenced = true, fenced_at = now() WHERE id = $1`, b.replica.id); err != nil {
+		t.Fatal(err)
+	}
+	type fenced struct {
+		left time.Duration
+		err  error
+	}
+	got := make(chan fenced, 1)
+	go func() { left, err := a.replica.fence(ctx, []string{b.replica.id}); got <- fenced{left, err} }()
+	waitTrue(t, a, "a's fencing to wait for the other's lock", `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+		AND wait_event_type = 'Lock' AND query LIKE '%UPDATE replicas SET fenced%')`)
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-got; f.err != nil || f.left != 0 {
+		t.Fatalf("the second fencing of a replica whose lease was out: %v left (%v), want none", f.left, f.err)
+	}
+	if _, err := a.pool.Exec(ctx, `DELETE FROM replicas WHERE id = $1`, b.replica.id); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := a.replica.fence(ctx, []string{b.replica.id}); err != nil || left != fencedLease {
+		t.Fatalf("fencing a replica whose row is gone: %v left (%v), want a whole lease, %v", left, err, fencedLease)
+	}
+}
+
+// waitTrue waits, up to 10 s, until query (a boolean) returns true on s's database.
+func waitTrue(t *testing.T, s *Store, what, query string, args ...any) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var ok bool
+		if err := s.pool.QueryRow(context.Background(), query, args...).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
