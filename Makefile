@@ -50,13 +50,16 @@ bench-load: node_modules/.package-lock.json
 		--postgres "$$pg" --out bench/results.json
 
 ## fuzz: each fuzz target for FUZZTIME (their seed corpora run in make test too): the CRN
-## and API-version parsers, the token parser, and the whole request path in-process
+## and API-version parsers, the token parser, and the whole request path in-process.
+## Minimizing a new interesting input stops the fuzzing meanwhile, up to 60 s by default:
+## FuzzVerifyToken for 40 s: 12.6k execs, none after the 6th second; with 5 s, 232k.
 FUZZTIME ?= 60s
+FUZZMINIMIZETIME ?= 5s
 FUZZ_TARGETS = FuzzParseCRN:./domain FuzzResolveAPIVersion:./domain FuzzVerifyToken:./server FuzzRequest:./server
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "$(GO) test -run '^$$' -fuzz '^$${t%%:*}$$' -fuzztime $(FUZZTIME) $${t#*:}"; \
-		$(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) $${t#*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$${t%%:*}$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $${t#*:}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $${t#*:}; \
 	done
 
 ## generate: regenerate gen/ from openapi.yaml (oapi-codegen, pinned in go.mod via tools.go)
