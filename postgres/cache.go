@@ -32,10 +32,11 @@ import (
 // answers only when every other replica whose row is recent has acknowledged, or, for one
 // that has not within ackTimeout, after fencing it (its renewals fail from then on) and
 // waiting out what is left of its lease, counted from its last renewal (fence). A replica
-// that closes leaves every list first (leave). So a request that starts after a write's answer, on any replica,
-// reads either the database or a cache that no longer holds what the write changed. A
-// write made while the replica's last renewal, begun less than peersMaxAge ago, found no
-// other live replica notifies nothing unless its commit outlasts that (commitAlone).
+// that closes leaves every list first (leave). So a request that starts after a write's
+// answer, on any replica, reads either the database or a cache that no longer holds what
+// the write changed. A write made while the replica's last renewal, begun less than
+// peersMaxAge ago, found no other live replica notifies nothing unless its commit outlasts
+// that (commitAlone).
 const (
 	leaseTTL   = time.Second
 	renewEvery = 250 * time.Millisecond
