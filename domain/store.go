@@ -36,9 +36,11 @@ type Store interface {
 	Identity(ctx context.Context, principalID string) (*Principal, []Policy, error)
 
 	// AppendAudit keeps audit events (each one JSON object, no newline) for listing, in
-	// one write. Events appended through every Store on one database form one list, in the
-	// order their appends committed.
-	AppendAudit(ctx context.Context, events [][]byte) error
+	// one write, as the batch that id names: appending again a batch whose id is kept keeps
+	// nothing, so an append whose outcome an error left unknown (a connection lost during
+	// its commit) may be tried again. Events appended through every Store on one database
+	// form one list, in the order their appends committed.
+	AppendAudit(ctx context.Context, id string, events [][]byte) error
 	// PruneAudit drops the oldest audit events, keeping at least the newest keep.
 	PruneAudit(ctx context.Context, keep int) error
 	// AuditEvents reads one page of the kept audit events, oldest first, from the query's

@@ -12,8 +12,9 @@ import (
 
 // AppendAudit keeps a batch of audit events as one row of JSON lines. The advisory lock
 // makes appends from all replicas one after the other, so the list's order (id) is the
-// order of commits and last_seq = the previous last_seq + n is race-free.
-func (s *Store) AppendAudit(ctx context.Context, events [][]byte) error {
+// order of commits and last_seq = the previous last_seq + n is race-free. A batch whose id
+// is kept already is not kept again (domain.Store).
+func (s *Store) AppendAudit(ctx context.Context, id string, events [][]byte) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -22,8 +23,9 @@ func (s *Store) AppendAudit(ctx context.Context, events [][]byte) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockAudit); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO audit_batches (last_seq, events)
-			VALUES (coalesce((SELECT last_seq FROM audit_batches ORDER BY id DESC LIMIT 1), 0) + $1, $2)`, len(events), blob)
+		_, err := tx.Exec(ctx, `INSERT INTO audit_batches (batch_id, last_seq, events)
+			VALUES ($1, coalesce((SELECT last_seq FROM audit_batches ORDER BY id DESC LIMIT 1), 0) + $2, $3)
+			ON CONFLICT (batch_id) DO NOTHING`, id, len(events), blob)
 		return err
 	})
 	if err != nil {

@@ -82,7 +82,7 @@ func TestAuditBatchesUseLZ4(t *testing.T) {
 	for i := range 40 {
 		events = append(events, fmt.Appendf(nil, `{"eventTime":"2026-11-24T21:00:%02d.000+0000","action":"quantum-computing.instance.read","outcome":"success","reason":{"reasonCode":200}}`, i))
 	}
-	if err := s.AppendAudit(ctx, events); err != nil {
+	if err := s.AppendAudit(ctx, "lz4-batch", events); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, dsn)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -106,16 +108,35 @@ func (a *auditor) emit(ev *AuditEvent) {
 
 func (a *auditor) run() {
 	defer close(a.done)
-	var batch [][]byte
-	write := func() {
-		if len(batch) == 0 {
-			return
+	var (
+		batch [][]byte // events taken from the queue, not yet given to the store
+		// pending is a batch the store failed to keep, tried again as it was, under its id
+		// (so that a try whose commit did happen keeps nothing more), every backoff.
+		pending   [][]byte
+		pendingID string
+		backoff   time.Duration
+		retry     <-chan time.Time
+		dropped   int
+	)
+	// try gives the pending batch to the store; false if the store failed (again).
+	try := func() bool {
+		if err := a.store.AppendAudit(context.Background(), pendingID, pending); err != nil {
+			if backoff == 0 {
+				a.log.Warn("audit events not kept yet; trying again", "count", len(pending), "error", err)
+			}
+			backoff = min(max(2*backoff, auditRetryMin), auditRetryMax)
+			retry = time.After(backoff)
+			return false
 		}
-		if err := a.store.AppendAudit(context.Background(), batch); err != nil {
-			a.log.Error("audit events not kept", "count", len(batch), "error", err)
+		if backoff > 0 {
+			a.log.Info("audit events kept after trying again", "count", len(pending))
 		}
-		a.kept += len(batch)
-		batch = batch[:0]
+		if dropped > 0 {
+			a.log.Error("audit events not kept: held no more while the store failed", "count", dropped)
+			dropped = 0
+		}
+		a.kept += len(pending)
+		pending, backoff, retry = nil, 0, nil
 		// Prune once a tenth of the limit has come in, so the database stays bounded
 		// (the JSON-lines sink keeps everything).
 		if a.keep > 0 && a.kept >= max(a.keep/10, 1) {
@@ -124,21 +145,41 @@ func (a *auditor) run() {
 			}
 			a.kept = 0
 		}
+		return true
 	}
-	// take adds whatever else is queued, without waiting; false once the queue is closed.
+	// write gives the store what was taken, auditBatch events at a time, unless a batch is
+	// pending: then what comes is held until that one is kept.
+	write := func() {
+		for pending == nil && len(batch) > 0 {
+			n := min(len(batch), auditBatch)
+			pending, pendingID = batch[:n:n], newBatchID()
+			if batch = batch[n:]; len(batch) == 0 {
+				batch = nil
+			}
+			try()
+		}
+	}
+	// hold takes an event from the queue, unless auditHeld are held already.
+	hold := func(r []byte) {
+		if len(batch)+len(pending) >= auditHeld {
+			dropped++
+			return
+		}
+		batch = append(batch, r)
+	}
+	// take holds whatever else is queued, without waiting; false once the queue is closed.
 	take := func() bool {
-		for len(batch) < 512 {
+		for {
 			select {
 			case r, ok := <-a.queue:
 				if !ok {
 					return false
 				}
-				batch = append(batch, r)
+				hold(r)
 			default:
 				return true
 			}
 		}
-		return true
 	}
 	// Events wait up to auditLinger to be written together: one transaction (one fsync)
 	// for many events rather than one for each.
@@ -154,11 +195,23 @@ func (a *auditor) run() {
 		select {
 		case r, ok := <-a.queue:
 			if !ok {
-				write()
+				// The queue closed: keep the pending batch and what is held, with a few
+				// more tries a backoff apart, and log what could not be kept.
+				for i := 0; i < auditFinalTries && (pending != nil || len(batch) > 0); i++ {
+					if i > 0 {
+						time.Sleep(auditRetryMin << i)
+					}
+					if pending == nil || try() {
+						write()
+					}
+				}
+				if n := len(pending) + len(batch) + dropped; n > 0 {
+					a.log.Error("audit events not kept", "count", n)
+				}
 				return
 			}
-			batch = append(batch, r)
-			if len(batch) >= 512 {
+			hold(r)
+			if len(batch) >= auditBatch {
 				stopTimer()
 				write()
 			} else if due == nil {
@@ -168,16 +221,43 @@ func (a *auditor) run() {
 		case <-due:
 			due = nil
 			write()
-		case ack := <-a.flush:
-			stopTimer()
-			for take() && len(batch) >= 512 {
+		case <-retry:
+			retry = nil
+			if try() {
 				write()
 			}
-			write()
+		case ack := <-a.flush:
+			// A flush tries a pending batch at once; if the store still fails, it answers
+			// with the events held.
+			stopTimer()
+			take()
+			if pending == nil || try() {
+				write()
+			}
 			close(ack)
 		}
 	}
 }
+
+// newBatchID names a batch of audit events (domain.Store's AppendAudit).
+func newBatchID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+const (
+	// auditBatch is the most events given to the store in one append.
+	auditBatch = 512
+	// A batch the store failed to keep is tried again after auditRetryMin, doubling up to
+	// auditRetryMax between tries, and auditFinalTries times as the server stops; auditHeld
+	// events at most are held meanwhile (about 5 MiB), and those beyond are dropped, with
+	// an error logged once the store keeps events again.
+	auditRetryMin   = 50 * time.Millisecond
+	auditRetryMax   = 2 * time.Second
+	auditFinalTries = 5
+	auditHeld       = 10000
+)
 
 // auditLinger is how long an audit event may wait to be kept with others. The JSON-lines
 // sink gets each event at once; at most this much of the kept list is lost in a crash.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/server"
@@ -143,6 +144,69 @@ func TestAuditOneEventPerCallAndNoSecrets(t *testing.T) {
 	}
 	if strings.Contains(everything, "forged.token.value") {
 		t.Error("a forged token was repeated")
+	}
+}
+
+// Audit events outlive a store that fails to keep them for a while (a database restart):
+// the batch is tried again, as it was and under its id, until it is kept — once, even when a
+// try failed after its commit — with one warning in the log, and no event dropped.
+func TestAuditSurvivesStoreFailures(t *testing.T) {
+	h := newHarness(t)
+	admin := h.token(keyAdmin)
+	h.srv.FlushAudit()
+	h.store.auditFailBefore.Store(3)
+	h.store.auditFailAfter.Store(1)
+	var traces []string
+	for range 5 {
+		resp, _ := h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+		traces = append(traces, resp.Header.Get("X-Correlation-ID"))
+	}
+	var kept map[string]int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		// Three tries fail before the store, one after it kept the batch: done when the
+		// fifth, which keeps nothing more, has returned and every event is listed.
+		tried := h.store.auditTries.Load() >= 5
+		h.srv.FlushAudit() // tries a pending batch at once
+		page, err := h.store.AuditEvents(t.Context(), domain.AuditQuery{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = map[string]int{}
+		for _, raw := range page.Events {
+			var ev server.AuditEvent
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			kept[ev.CorrelationID]++
+		}
+		all := tried
+		for _, tr := range traces {
+			all = all && kept[tr] > 0
+		}
+		if all || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, tr := range traces {
+		if kept[tr] != 1 {
+			t.Errorf("the event of request %s is kept %d times, want once", tr, kept[tr])
+		}
+	}
+	for tr, n := range kept {
+		if n != 1 {
+			t.Errorf("event %s kept %d times", tr, n)
+		}
+	}
+	if n := h.store.auditTries.Load(); n < 5 {
+		t.Errorf("%d appends: the failing ones were not tried again", n)
+	}
+	logs := h.logs.String()
+	if n := strings.Count(logs, "audit events not kept yet"); n != 1 || strings.Contains(logs, `"audit events not kept"`) {
+		t.Errorf("logs: %d warnings of a failing store, want 1 and no loss: %s", n, logs)
 	}
 }
 

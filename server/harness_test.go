@@ -59,13 +59,48 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// failingStore fails the instance and account reads and writes on demand, to show 500s.
+// failingStore fails on demand, to show 500s, the instance and account reads and writes
+// (fail) and the identity reads (failIdentity); and audit appends: auditFailBefore of them
+// without reaching the store, then auditFailAfter of them after the store kept the batch
+// (a connection lost in the commit).
 type failingStore struct {
 	domain.Store
-	fail atomic.Bool
+	fail, failIdentity              atomic.Bool
+	auditFailBefore, auditFailAfter atomic.Int32
+	auditTries                      atomic.Int32
+}
+
+var errLost = errors.New("connection lost")
+
+func (f *failingStore) AppendAudit(ctx context.Context, id string, events [][]byte) error {
+	defer f.auditTries.Add(1) // a try is counted once it returned
+	if f.auditFailBefore.Add(-1) >= 0 {
+		return errLost
+	}
+	if err := f.Store.AppendAudit(ctx, id, events); err != nil {
+		return err
+	}
+	if f.auditFailAfter.Add(-1) >= 0 {
+		return errLost
+	}
+	return nil
 }
 
 var errDisk = errors.New("disk on fire at /var/secret/path")
+
+func (f *failingStore) Identity(ctx context.Context, id string) (*domain.Principal, []domain.Policy, error) {
+	if f.failIdentity.Load() {
+		return nil, nil, errDisk
+	}
+	return f.Store.Identity(ctx, id)
+}
+
+func (f *failingStore) PrincipalByAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
+	if f.failIdentity.Load() {
+		return nil, errDisk
+	}
+	return f.Store.PrincipalByAPIKey(ctx, key)
+}
 
 func (f *failingStore) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
 	if f.fail.Load() {

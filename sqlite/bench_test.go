@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/qrapi/qrapi/domain"
@@ -78,8 +79,10 @@ func BenchmarkStoreAppendAudit(b *testing.B) {
 		batch[i] = ev
 	}
 	b.ReportAllocs()
+	n := 0
 	for b.Loop() {
-		if err := s.AppendAudit(ctx, batch); err != nil {
+		n++
+		if err := s.AppendAudit(ctx, strconv.Itoa(n), batch); err != nil {
 			b.Fatal(err)
 		}
 	}

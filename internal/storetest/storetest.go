@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ func Run(t *testing.T, e Engine) {
 		{"FailedChangeKeepsNothing", testFailedChange},
 		{"LoadReplacesStateKeepsAuditAndKey", testLoadReplaces},
 		{"Audit", testAudit},
+		{"AuditBatchKeptOnce", testAuditBatchKeptOnce},
 		{"Setting", testSetting},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"LimitRuleUnderConcurrency", testLimitRuleConcurrent},
@@ -330,7 +332,7 @@ func testLoadReplaces(t *testing.T, e Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AppendAudit(ctx, [][]byte{[]byte(`{"n":1}`)}); err != nil {
+	if err := s.AppendAudit(ctx, nextBatch(), [][]byte{[]byte(`{"n":1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.UpdateInstance(ctx, crnA1, domain.AddUsage(5)); err != nil {
@@ -382,7 +384,7 @@ func testAudit(t *testing.T, e Engine) {
 	if _, err := s.AuditEvents(ctx, domain.AuditQuery{}); domain.ErrorCode(err) != domain.EINVALID {
 		t.Fatalf("no limit: %v, want %s", err, domain.EINVALID)
 	}
-	if err := s.AppendAudit(ctx, nil); err != nil {
+	if err := s.AppendAudit(ctx, nextBatch(), nil); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -393,7 +395,7 @@ func testAudit(t *testing.T, e Engine) {
 			events = append(events, []byte(ev))
 			want = append(want, ev)
 		}
-		if err := s.AppendAudit(ctx, events); err != nil {
+		if err := s.AppendAudit(ctx, nextBatch(), events); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -445,7 +447,7 @@ func testAudit(t *testing.T, e Engine) {
 	}
 	// Many batches: a page reads on past the store's first read.
 	for i := range 70 {
-		if err := s.AppendAudit(ctx, [][]byte{fmt.Appendf(nil, `{"many":%d}`, i)}); err != nil {
+		if err := s.AppendAudit(ctx, nextBatch(), [][]byte{fmt.Appendf(nil, `{"many":%d}`, i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -453,6 +455,36 @@ func testAudit(t *testing.T, e Engine) {
 		t.Fatalf("after 70 more batches: %d events, last %q", len(got), got[len(got)-1])
 	}
 }
+
+// An audit batch appended again under its id (a retry after an error whose outcome was
+// unknown) is kept once; another id keeps the same events again.
+func testAuditBatchKeptOnce(t *testing.T, e Engine) {
+	s, _ := seeded(t, e)
+	events := [][]byte{[]byte(`{"retried":1}`), []byte(`{"retried":2}`)}
+	id := nextBatch()
+	for range 3 {
+		if err := s.AppendAudit(ctx, id, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := listAudit(t, s); !slices.Equal(got, []string{`{"retried":1}`, `{"retried":2}`}) {
+		t.Fatalf("one batch appended three times under its id: %q, want its 2 events once", got)
+	}
+	if err := s.AppendAudit(ctx, nextBatch(), events); err != nil {
+		t.Fatal(err)
+	}
+	// A full page's cursor is its last event's number: the appends that kept nothing took
+	// no numbers.
+	page, err := s.AuditEvents(ctx, domain.AuditQuery{Limit: 4})
+	if err != nil || len(page.Events) != 4 || page.Next != 4 {
+		t.Fatalf("the same events under another id: %q (cursor %d) %v, want 4 events numbered 1 to 4", strs(page.Events), page.Next, err)
+	}
+}
+
+// nextBatch names an audit batch, a new name each call.
+func nextBatch() string { return fmt.Sprintf("storetest-%d", batchSeq.Add(1)) }
+
+var batchSeq atomic.Int64
 
 // listAudit reads every kept event in one page.
 func listAudit(t *testing.T, s domain.Store) []string {
@@ -694,7 +726,7 @@ func testDurable(t *testing.T, e Engine) {
 		t.Fatal(err)
 	}
 	key, _ := setting(s)
-	s.AppendAudit(ctx, [][]byte{[]byte(`{}`)})
+	s.AppendAudit(ctx, nextBatch(), [][]byte{[]byte(`{}`)})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -758,8 +790,8 @@ func testShared(t *testing.T, e Engine) {
 	if !slices.Equal(ka, kb) {
 		t.Fatal("two stores on one database sign with different keys")
 	}
-	a.AppendAudit(ctx, [][]byte{[]byte(`{"from":"a"}`)})
-	b.AppendAudit(ctx, [][]byte{[]byte(`{"from":"b"}`)})
+	a.AppendAudit(ctx, nextBatch(), [][]byte{[]byte(`{"from":"a"}`)})
+	b.AppendAudit(ctx, nextBatch(), [][]byte{[]byte(`{"from":"b"}`)})
 	if ea, eb := listAudit(t, a), listAudit(t, b); !slices.Equal(ea, eb) || len(ea) != 2 {
 		t.Fatalf("audit lists differ between stores: %q %q", ea, eb)
 	}
