@@ -96,6 +96,10 @@ func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string)
 	if rs != nil {
 		rs.credential = credential
 	}
+	var de *domain.Error
+	if err != nil && !errors.As(err, &de) {
+		return &storeFailure{err} // the caller's credential may be fine: a 500, not a 401
+	}
 	if err != nil {
 		return err
 	}
@@ -104,6 +108,14 @@ func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string)
 	}
 	return nil
 }
+
+// storeFailure is a store error met while authenticating a caller. kin-openapi gathers
+// authentication errors with its own (a scheme whose header does not match); this one
+// must come out of them as the cause of a 500 (requestValidationError).
+type storeFailure struct{ err error }
+
+func (f *storeFailure) Error() string { return f.err.Error() }
+func (f *storeFailure) Unwrap() error { return f.err }
 
 // msgCredentialRequired answers a call that sent no credential.
 const msgCredentialRequired = "An IAM access token is required: send Authorization: Bearer <token> (or Authorization: apikey <API key>)."

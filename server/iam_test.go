@@ -100,6 +100,26 @@ func TestTokenEndpoint(t *testing.T) {
 	}
 }
 
+// A store that fails while a caller is authenticated (its database restarting, say) is a
+// 500 in the error container with its cause logged, not a 401 that would tell the caller
+// its token or API key is wrong; with a token and with an API key alike.
+func TestStoreFailureWhileAuthenticatingIsNotA401(t *testing.T) {
+	h := newHarness(t)
+	admin := h.token(keyAdmin)
+	h.store.failIdentity.Store(true)
+	for _, auth := range []string{"Bearer " + admin, "apikey " + keyAdmin} {
+		resp, body := h.do("GET", "/api/v1/instance", "", map[string]string{"Service-CRN": crnA1, "Authorization": auth}, "")
+		ec := checkError(t, resp, body, 500, "internal")
+		if strings.Contains(string(body), "disk on fire") || !strings.Contains(h.logs.String(), ec.Trace) {
+			t.Fatalf("%s: the cause of a 500 must be logged with its trace, not answered: %s", strings.Fields(auth)[0], body)
+		}
+	}
+	h.store.failIdentity.Store(false)
+	if resp, body := h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, ""); resp.StatusCode != 200 {
+		t.Fatalf("once the store answers again: %d %s", resp.StatusCode, body)
+	}
+}
+
 func TestExpiredAndForgedTokensAreRefused(t *testing.T) {
 	h := newHarness(t)
 	tok := h.token(keyAdmin)

@@ -114,7 +114,8 @@ func (s *Server) validateRequest(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // requestValidationError turns kin-openapi's error into a 400 (or the 401 that
-// authenticate decided, or a 413) whose message names the header, parameter or field.
+// authenticate decided, or a 413, or the store's failure: a 500) whose message names the
+// header, parameter or field.
 func requestValidationError(err error) error {
 	var sre *openapi3filter.SecurityRequirementsError
 	if errors.As(err, &sre) {
@@ -123,6 +124,12 @@ func requestValidationError(err error) error {
 			var mbe *http.MaxBytesError
 			if errors.As(e, &mbe) {
 				return tooLarge()
+			}
+		}
+		for _, e := range sre.Errors {
+			var sf *storeFailure
+			if errors.As(e, &sf) {
+				return sf.err
 			}
 		}
 		for _, e := range sre.Errors {
