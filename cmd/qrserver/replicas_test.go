@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/postgres"
 	"github.com/qrapi/qrapi/postgres/pgtest"
@@ -370,6 +372,85 @@ func TestReplicasRollingRestartDoesNotFence(t *testing.T) {
 		if st, b := mustReq(t, "GET", r.base+"/api/v1/instances/configuration", tok, demoCRN, ""); st != 200 || b != last {
 			t.Fatalf("replica %d (2: the one started in the stopped one's place) after %d PUTs: %d %s, want %s", j, i, st, b, last)
 		}
+	}
+}
+
+// When every connection of the replicas to the database is terminated at once, as a
+// database restart does, twice during a run of calls, the replicas go on: each call is
+// answered 200 or, while the database cannot answer it, 500 — never a 401 that would
+// blame a good token — every call's audit event is kept exactly once (a batch that met a
+// dead connection is tried again), and afterwards a PUT through one replica is read
+// through the other.
+func TestReplicasOutliveTheirConnectionsBeingTerminated(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	rs := startReplicas(t, db, 2)
+	tok := tokenFor(t, rs[0].base, demoKey)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	traces := map[string]bool{}
+	answers := map[int]int{}
+	for i := range 200 {
+		if i == 50 || i == 120 {
+			if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, b, trace, err := req("GET", rs[i%2].base+"/api/v1/instance", tok, demoCRN, "")
+		if err != nil || (st != 200 && st != 500) || trace == "" {
+			t.Fatalf("call %d through replica %d: %d %s %v", i, i%2, st, b, err)
+		}
+		answers[st]++
+		traces[trace] = true
+	}
+	t.Logf("answers: %v", answers)
+	var listed map[string]int
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		st, b, _, err := req("GET", rs[1].base+"/control/v1/audit-events?action=quantum-computing.instance.read&limit=1000", replicaAdminToken, "", "")
+		if err == nil && st == 200 {
+			var list struct {
+				Events []struct {
+					CorrelationID string `json:"correlationId"`
+				} `json:"events"`
+			}
+			if err := json.Unmarshal([]byte(b), &list); err != nil {
+				t.Fatal(err)
+			}
+			listed = map[string]int{}
+			for _, ev := range list.Events {
+				listed[ev.CorrelationID]++
+			}
+			if len(listed) >= len(traces) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 15 s, %d of the %d calls' events are listed", len(listed), len(traces))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for tr, n := range listed {
+		if n != 1 || !traces[tr] {
+			t.Fatalf("the event of %s is listed %d times (a call made: %v)", tr, n, traces[tr])
+		}
+	}
+	// A PUT through replica 0 (tried until the database answers it), then a GET through 1.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		st, b, _, err := req("PUT", rs[0].base+"/api/v1/instances/configuration", tok, demoCRN, `{"instance_limit": 4545}`)
+		if err == nil && st == 204 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no PUT answered 204 within 15 s: %d %s %v", st, b, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st, b := mustReq(t, "GET", rs[1].base+"/api/v1/instances/configuration", tok, demoCRN, ""); st != 200 || b != `{"instance_limit":4545}`+"\n" {
+		t.Fatalf("GET through replica 1 after the PUT through replica 0: %d %s", st, b)
 	}
 }
 
