@@ -106,6 +106,29 @@ func tokenFor(t *testing.T, base, apiKey string) string {
 	return tr.AccessToken
 }
 
+// listedReads returns how many times the audit listing from the replica at base holds each
+// call's event (by its correlation id), for the instance reads; st is the listing's status.
+func listedReads(t *testing.T, base string) (listed map[string]int, st int) {
+	t.Helper()
+	st, b, _, err := req("GET", base+"/control/v1/audit-events?action=quantum-computing.instance.read&limit=1000", replicaAdminToken, "", "")
+	if err != nil || st != 200 {
+		return nil, st
+	}
+	var list struct {
+		Events []struct {
+			CorrelationID string `json:"correlationId"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(b), &list); err != nil {
+		t.Fatal(err)
+	}
+	listed = map[string]int{}
+	for _, ev := range list.Events {
+		listed[ev.CorrelationID]++
+	}
+	return listed, st
+}
+
 // recordUsage adds seconds through the control API and returns the consumed seconds it
 // answered.
 func recordUsage(base string, seconds float64) (int, float64, error) {
@@ -410,23 +433,8 @@ func TestReplicasOutliveTheirConnectionsBeingTerminated(t *testing.T) {
 	t.Logf("answers: %v", answers)
 	var listed map[string]int
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		st, b, _, err := req("GET", rs[1].base+"/control/v1/audit-events?action=quantum-computing.instance.read&limit=1000", replicaAdminToken, "", "")
-		if err == nil && st == 200 {
-			var list struct {
-				Events []struct {
-					CorrelationID string `json:"correlationId"`
-				} `json:"events"`
-			}
-			if err := json.Unmarshal([]byte(b), &list); err != nil {
-				t.Fatal(err)
-			}
-			listed = map[string]int{}
-			for _, ev := range list.Events {
-				listed[ev.CorrelationID]++
-			}
-			if len(listed) >= len(traces) {
-				break
-			}
+		if listed, _ = listedReads(t, rs[1].base); len(listed) >= len(traces) {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 15 s, %d of the %d calls' events are listed", len(listed), len(traces))
@@ -532,26 +540,16 @@ func TestReplicasShareTokensAndAudit(t *testing.T) {
 	for i, r := range rs {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			st, b := mustReq(t, "GET", r.base+"/control/v1/audit-events?action=quantum-computing.instance.read&limit=1000", replicaAdminToken, "", "")
+			seen, st := listedReads(t, r.base)
 			if st != 200 {
-				t.Fatalf("audit listing from replica %d: %d %s", i, st, b)
+				t.Fatalf("audit listing from replica %d: %d", i, st)
 			}
-			var list struct {
-				Events []struct {
-					CorrelationID string `json:"correlationId"`
-				} `json:"events"`
-			}
-			if err := json.Unmarshal([]byte(b), &list); err != nil {
-				t.Fatal(err)
-			}
-			seen := map[string]int{}
-			for _, ev := range list.Events {
-				seen[ev.CorrelationID]++
-				if seen[ev.CorrelationID] > 1 {
-					t.Fatalf("replica %d lists the event of %s twice", i, ev.CorrelationID)
+			for tr, n := range seen {
+				if n > 1 {
+					t.Fatalf("replica %d lists the event of %s %d times", i, tr, n)
 				}
-				if !traces[ev.CorrelationID] {
-					t.Fatalf("replica %d lists an event of a call never made: %s", i, ev.CorrelationID)
+				if !traces[tr] {
+					t.Fatalf("replica %d lists an event of a call never made: %s", i, tr)
 				}
 			}
 			if len(seen) == len(traces) {
