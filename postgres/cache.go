@@ -736,50 +736,30 @@ func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) err
 // fence fences the replicas ids, so that none renews its lease from now on, and returns how
 // long the longest of their leases may still hold: measured from each one's last renewal
 // (leaseLeft), where a replica is silent because it died, say, a renewal or more before.
-// One that another writer fenced first (writers that time out together race to fence) is
-// read again once that fencing is visible; one whose row is gone counts a whole lease.
+// The leases are read once the fencing has committed, so that they include the replicas
+// another writer fenced first (writers that time out together race to fence): a fenced
+// replica renews no more, so its last renewal, read then, is final. One whose row is gone
+// (or that unfenced itself meanwhile) counts a whole lease.
 func (r *replica) fence(ctx context.Context, ids []string) (time.Duration, error) {
-	left, found, err := r.leasesLeft(ctx, `WITH f AS (UPDATE replicas SET fenced = true, fenced_at = now() WHERE id = ANY($1) AND NOT fenced
-			RETURNING id, `+leaseLeft("$2")+` AS left_s)
-		SELECT id, left_s FROM f
-		UNION ALL SELECT id, `+leaseLeft("$2")+` FROM replicas WHERE id = ANY($1) AND fenced AND id NOT IN (SELECT id FROM f)`, ids)
-	if err != nil || found == len(ids) {
-		return left, err
+	if _, err := r.pool.Exec(ctx, `UPDATE replicas SET fenced = true, fenced_at = now() WHERE id = ANY($1) AND NOT fenced`, ids); err != nil {
+		return 0, err
 	}
-	// A fenced replica renews no more, so its last renewal, read now, is final.
-	again, found, err := r.leasesLeft(ctx, `SELECT id, `+leaseLeft("$2")+` FROM replicas WHERE id = ANY($1) AND fenced`, ids)
+	rows, err := r.pool.Query(ctx, `SELECT `+leaseLeft("$2")+` FROM replicas WHERE id = ANY($1) AND fenced`, ids, fencedLease.Seconds())
 	if err != nil {
 		return 0, err
 	}
-	if found < len(ids) {
+	leases, err := pgx.CollectRows(rows, pgx.RowTo[float64])
+	if err != nil {
+		return 0, err
+	}
+	if len(leases) < len(ids) {
 		return fencedLease, nil
 	}
-	return max(left, again), nil
-}
-
-// leasesLeft runs query (ids as $1, fencedLease as $2), which returns ids with their
-// leaseLeft, and returns the longest and how many rows it returned.
-func (r *replica) leasesLeft(ctx context.Context, query string, ids []string) (time.Duration, int, error) {
-	rows, err := r.pool.Query(ctx, query, ids, fencedLease.Seconds())
-	if err != nil {
-		return 0, 0, err
+	var left time.Duration
+	for _, s := range leases {
+		left = max(left, time.Duration(s*float64(time.Second)))
 	}
-	defer rows.Close()
-	var (
-		left  time.Duration
-		found int
-	)
-	for rows.Next() {
-		var (
-			id string
-			s  float64
-		)
-		if err := rows.Scan(&id, &s); err != nil {
-			return 0, 0, err
-		}
-		left, found = max(left, time.Duration(s*float64(time.Second))), found+1
-	}
-	return left, found, rows.Err()
+	return left, nil
 }
 
 // fencedNow records in the renewal's list of peers that this replica has just fenced ids,
