@@ -167,17 +167,18 @@ func (a *auditor) run() {
 		}
 		batch = append(batch, r)
 	}
-	// take holds whatever else is queued, without waiting; false once the queue is closed.
-	take := func() bool {
+	// take holds whatever else is queued, without waiting; if the queue has closed, the
+	// loop's next turn keeps what is held.
+	take := func() {
 		for {
 			select {
 			case r, ok := <-a.queue:
 				if !ok {
-					return false
+					return
 				}
 				hold(r)
 			default:
-				return true
+				return
 			}
 		}
 	}

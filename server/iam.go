@@ -96,11 +96,11 @@ func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string)
 	if rs != nil {
 		rs.credential = credential
 	}
-	var de *domain.Error
-	if err != nil && !errors.As(err, &de) {
-		return &storeFailure{err} // the caller's credential may be fine: a 500, not a 401
-	}
 	if err != nil {
+		var de *domain.Error
+		if !errors.As(err, &de) {
+			return &storeFailure{err} // the caller's credential may be fine: a 500, not a 401
+		}
 		return err
 	}
 	if rs != nil {
