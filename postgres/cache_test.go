@@ -132,9 +132,8 @@ func TestWriteWaitsForSlowReplica(t *testing.T) {
 		if cached := b.replica.cache.instance(crnA1); cached == nil || *cached.InstanceLimitSeconds != float64(limit) {
 			t.Fatalf("round %d: the other replica's cache holds %v, want the written %d", i, cached, limit)
 		}
-		in, err := b.Instance(ctx, crnA1)
-		if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != float64(limit) {
-			t.Fatalf("round %d: the slow replica reads %v after the write answered (it took %v), want %d", i, in.InstanceLimitSeconds, took, limit)
+		if got := limitOf(t, b); got != float64(limit) {
+			t.Fatalf("round %d: the slow replica reads %v after the write answered (it took %v), want %d", i, got, took, limit)
 		}
 		if took < 300*time.Millisecond {
 			t.Fatalf("round %d: the write answered in %v, before the slow replica could have dropped its copy", i, took)
@@ -155,9 +154,8 @@ func TestSilentReplicaIsFenced(t *testing.T) {
 	if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
 		t.Fatal(err)
 	}
-	in, err := b.Instance(ctx, crnA1)
-	if err != nil || *in.InstanceLimitSeconds != 4242 {
-		t.Fatalf("a fenced replica reads %v, want 4242", in.InstanceLimitSeconds)
+	if got := limitOf(t, b); got != 4242 {
+		t.Fatalf("a fenced replica reads %v, want 4242", got)
 	}
 	b.replica.slowInvalidation.Store(0)
 	deadline := time.Now().Add(15 * time.Second)
@@ -293,12 +291,8 @@ func TestJoiningReplicaSeesEveryAnsweredWrite(t *testing.T) {
 		if _, err := a.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
 			t.Fatal(err)
 		}
-		in, err := b.Instance(ctx, crnA1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := in.InstanceLimitSeconds; got == nil || *got != float64(limit) {
-			t.Fatalf("round %d, %s after b opened: b reads the limit %v, want the answered %d", i, time.Since(opened).Round(time.Millisecond), *got, limit)
+		if got := limitOf(t, b); got != float64(limit) {
+			t.Fatalf("round %d, %s after b opened: b reads the limit %v, want the answered %d", i, time.Since(opened).Round(time.Millisecond), got, limit)
 		}
 		time.Sleep(25 * time.Millisecond) // 40 rounds: past b's grace and a's next renewals
 	}
@@ -464,12 +458,8 @@ func lateJoinerSeesSlowLoneWrite(t *testing.T, a *Store, dsn string) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	in, err := b.Instance(ctx, crnA1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *in.InstanceLimitSeconds != 2222 {
-		t.Fatalf("after a's write answered, b reads %v, want 2222", *in.InstanceLimitSeconds)
+	if got := limitOf(t, b); got != 2222 {
+		t.Fatalf("after a's write answered, b reads %v, want 2222", got)
 	}
 }
 
@@ -531,12 +521,8 @@ func TestWriteWaitsForAReplicaFencedWithALeaseLeft(t *testing.T) {
 	if _, err := c.UpdateInstance(ctx, crnA1, domain.SetLimit(&second)); err != nil {
 		t.Fatal(err)
 	}
-	in, err := b.Instance(ctx, crnA1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *in.InstanceLimitSeconds != 3002 {
-		t.Fatalf("after c's write answered, the fenced b reads %v, want 3002", *in.InstanceLimitSeconds)
+	if got := limitOf(t, b); got != 3002 {
+		t.Fatalf("after c's write answered, the fenced b reads %v, want 3002", got)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -625,9 +611,8 @@ func TestFencingWaitsOnlyWhatIsLeftOfTheLease(t *testing.T) {
 	if left := time.Duration(a.replica.leaseWaited.Load()); left > leaseTTL/2 {
 		t.Fatalf("the write waited %v of the fenced replica's lease after fencing it, want what was left of it (about none)", left)
 	}
-	in, err := b.Instance(ctx, crnA1)
-	if err != nil || in.InstanceLimitSeconds == nil || *in.InstanceLimitSeconds != float64(limit) {
-		t.Fatalf("the fenced replica reads %v (%v) after the write answered, want %d", in, err, limit)
+	if got := limitOf(t, b); got != float64(limit) {
+		t.Fatalf("the fenced replica reads %v after the write answered, want %d", got, limit)
 	}
 	// The next write, at once, goes by a list that has b fenced, even if a has not renewed
 	// since: it does not wait for b's ack again.
@@ -701,4 +686,18 @@ func waitTrue(t *testing.T, s *Store, what, query string, args ...any) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// limitOf reads the demo instance's limit through s (its cache or the database); a read
+// that fails, or finds no limit, fails the test.
+func limitOf(t *testing.T, s *Store) float64 {
+	t.Helper()
+	in, err := s.Instance(context.Background(), crnA1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.InstanceLimitSeconds == nil {
+		t.Fatal("the instance has no limit")
+	}
+	return *in.InstanceLimitSeconds
 }
