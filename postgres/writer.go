@@ -29,31 +29,31 @@ func (s *Store) commitGroup(group []*groupcommit.Request, results []groupcommit.
 }
 
 // applyGroup commits a group's changes; the function it returns (nil if there is nothing
-// to wait for) waits until no other replica's cache holds what they changed.
+// to wait for) waits until no other replica's cache holds what they changed. It takes two
+// round trips to the database: BEGIN with the lock of the rows, then the updates, the
+// notification and COMMIT. The rows stay locked only for the second (and the commit's
+// fsync), so that a group through another replica waits less for them: with a round trip
+// for each statement, the lock was held across four.
 func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, results []groupcommit.Result) (func() error, error) {
 	crns := groupcommit.CRNs(group) // rows locked in one order by every replica: no deadlock
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: begin: %w", err)
+		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	defer tx.Rollback(context.Background())
-	rows, err := tx.Query(ctx, `SELECT `+versionedColumns+` FROM instances WHERE crn = ANY($1) ORDER BY crn FOR UPDATE`, crns)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: lock instances: %w", err)
-	}
-	current := map[string]*domain.Instance{}
-	versions := map[string]int64{}
-	for rows.Next() {
-		in, version, err := scanVersioned(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("postgres: read instance: %w", err)
+	defer func() {
+		// A transaction left open (a failure part-way, or nothing to write) is ended here;
+		// a connection that cannot end it is closed as it goes back to the pool.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			conn.Exec(context.Background(), "ROLLBACK")
 		}
-		current[in.CRN], versions[in.CRN] = in, version
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: read instances: %w", err)
+		conn.Release()
+	}()
+	lock := &pgx.Batch{}
+	lock.Queue(`BEGIN`)
+	lock.Queue(`SELECT `+versionedColumns+` FROM instances WHERE crn = ANY($1) ORDER BY crn FOR UPDATE`, crns)
+	current, versions, err := lockInstances(conn.SendBatch(ctx, lock))
+	if err != nil {
+		return nil, err
 	}
 	changed := groupcommit.Apply(group, results, current)
 	if len(changed) == 0 {
@@ -71,37 +71,86 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 			in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, crn)
 		updates = append(updates, versionedInstance{in: in, version: versions[crn] + 1})
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("postgres: update instances: %w", err)
+	at, alone := s.replica.alone()
+	var (
+		seq  uint64
+		acks chan string
+	)
+	if alone {
+		if d := time.Duration(s.replica.slowCommit.Load()); d > 0 {
+			time.Sleep(d)
+		}
+	} else {
+		var payload string
+		seq, acks, payload = s.replica.invalidation(updateLines(updates))
+		b.Queue(`SELECT pg_notify($1, $2)`, chanInvalidate, payload)
 	}
-	if at, alone := s.replica.alone(); alone {
-		return s.commitAlone(ctx, tx, updates, at)
+	b.Queue(`COMMIT`)
+	if err := s.commitBatch(conn.SendBatch(ctx, b), b.Len()); err != nil {
+		if !alone {
+			s.replica.forget(seq)
+		}
+		return nil, err
 	}
-	seq, acks, err := s.replica.notify(ctx, tx, updateLines(updates))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: notify: %w", err)
+	s.replica.cache.apply(updates)
+	if alone {
+		return s.afterAlone(ctx, updates, at)
 	}
-	wait, err := s.commitThenWait(ctx, tx, func() { s.replica.cache.apply(updates) }, seq, acks)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: commit: %w", err)
-	}
-	return wait, nil
+	return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
 }
 
-// commitAlone commits a group's changes without notifying them, when this replica's last
+// lockInstances reads the results of BEGIN and the locking read of a group's rows: each
+// instance and its version, by CRN.
+func lockInstances(br pgx.BatchResults) (map[string]*domain.Instance, map[string]int64, error) {
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, fmt.Errorf("postgres: begin: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: lock instances: %w", err)
+	}
+	defer rows.Close()
+	current := map[string]*domain.Instance{}
+	versions := map[string]int64{}
+	for rows.Next() {
+		in, version, err := scanVersioned(rows)
+		if err != nil {
+			return nil, nil, fmt.Errorf("postgres: read instance: %w", err)
+		}
+		current[in.CRN], versions[in.CRN] = in, version
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("postgres: read instances: %w", err)
+	}
+	return current, versions, nil
+}
+
+// commitBatch reads the results of a batch of n statements whose last is COMMIT. A
+// statement before it that fails leaves nothing committed; a COMMIT that fails has an
+// unknown outcome, and the whole cache is dropped (as commitLocal does).
+func (s *Store) commitBatch(br pgx.BatchResults, n int) error {
+	defer br.Close()
+	for i := 0; i < n-1; i++ {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("postgres: update instances: %w", err)
+		}
+	}
+	if _, err := br.Exec(); err != nil {
+		s.replica.cache.lose()
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// afterAlone follows a group's commit made without notifying it, when this replica's last
 // renewal, which began at, found no other live replica: no other cache holds anything.
 // A replica that became live since is not in that list, and answers only from the
 // database until leaseGrace after its renewal returned, longer than peersMaxAge after at:
-// if the commit is done within peersMaxAge of at, every read that may fill its cache reads
+// if the commit was done within peersMaxAge of at, every read that may fill its cache reads
 // this commit. If the commit took longer, such a replica may have filled its cache before
-// it, so the change is notified then, and the write waits for the live replicas' acks.
-func (s *Store) commitAlone(ctx context.Context, tx pgx.Tx, updates []versionedInstance, at time.Time) (func() error, error) {
-	if d := time.Duration(s.replica.slowCommit.Load()); d > 0 {
-		time.Sleep(d)
-	}
-	if err := s.commitLocal(ctx, tx, func() { s.replica.cache.apply(updates) }); err != nil {
-		return nil, fmt.Errorf("postgres: commit: %w", err)
-	}
+// it, so the change is notified now, and the write waits for the live replicas' acks.
+func (s *Store) afterAlone(ctx context.Context, updates []versionedInstance, at time.Time) (func() error, error) {
 	if fresh(at) {
 		return nil, nil
 	}
