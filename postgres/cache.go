@@ -26,7 +26,9 @@ import (
 // cache only while it holds a lease: leaseTTL from the start of its last renewal of its
 // row in replicas. Every write notifies (channel invalidations, in its transaction) what it
 // changed — an instance's new state and version, or what to drop — and each replica
-// applies that before it acknowledges (on the writer's own channel of acks). Instance entries carry the row's
+// applies that before it acknowledges (on the writer's own channel of acks); an instance
+// write sends the same straight to each replica once committed, and is acked on the same
+// connection (direct.go). Instance entries carry the row's
 // version, and an entry is only ever replaced by a newer one, so a notification and a read
 // that race cannot put back an older state. The writer
 // answers only when every other replica whose row is recent has acknowledged, or, for one
@@ -296,6 +298,10 @@ type replica struct {
 	// leaseWaited, for tests, is what was left of the leases of the replicas the last
 	// fencing fenced (a time.Duration): what the write then waited.
 	leaseWaited atomic.Int64
+	// direct sends and takes the messages of instance writes (direct.go).
+	direct *directNet
+	// notifiedWrites counts, for tests, the writes of other replicas heard by notification.
+	notifiedWrites atomic.Int64
 }
 
 func newReplicaID() string {
@@ -351,17 +357,18 @@ func (r *replica) listen(ctx context.Context) error {
 			listed    bool
 			ids       []string
 			fencedFor []float64
+			addrs     []string
 		)
 		// The renewal; whether this replica's row was live before it (so that every writer's
 		// list of live replicas held it); and the replicas a write waits for: one round trip,
 		// every statement of it on the snapshot from before the renewal.
-		err := conn.QueryRow(ctx, `WITH renewed AS (INSERT INTO replicas (id, seen) VALUES ($1, now())
-				ON CONFLICT (id) DO UPDATE SET seen = now(), fenced = false WHERE NOT replicas.fenced RETURNING true),
-			peers (id, fenced_for) AS (`+peersQuery+`)
+		err := conn.QueryRow(ctx, `WITH renewed AS (INSERT INTO replicas (id, seen, peer_addr) VALUES ($1, now(), nullif($4::text, ''))
+				ON CONFLICT (id) DO UPDATE SET seen = now(), fenced = false, peer_addr = nullif($4::text, '') WHERE NOT replicas.fenced RETURNING true),
+			peers (id, fenced_for, addr) AS (`+peersQuery+`)
 			SELECT (SELECT true FROM renewed),
 				coalesce((SELECT NOT fenced AND seen > now() - make_interval(secs => $2) FROM replicas WHERE id = $1), false),
 				`+peersArrays,
-			r.id, livePeersWindow.Seconds(), fencedLease.Seconds()).Scan(&ok, &listed, &ids, &fencedFor)
+			r.id, livePeersWindow.Seconds(), fencedLease.Seconds(), r.direct.addr).Scan(&ok, &listed, &ids, &fencedFor, &addrs)
 		if err == nil && ok == nil {
 			err = pgx.ErrNoRows
 		}
@@ -383,7 +390,7 @@ func (r *replica) listen(ctx context.Context) error {
 		// Notifications that arrived before the renewal's answer were handled during it.
 		r.cache.renewed(start, listed && !r.unfenced)
 		r.unfenced = false
-		peers := peersRead(ids, fencedFor, time.Now())
+		peers := peersRead(ids, fencedFor, addrs, time.Now())
 		r.mu.Lock()
 		r.peers, r.peersAt = peers, start
 		r.mu.Unlock()
@@ -424,7 +431,8 @@ func (r *replica) notified(n *pgconn.Notification) {
 		if d := time.Duration(r.slowInvalidation.Load()); d > 0 {
 			time.Sleep(d)
 		}
-		r.cache.applyLines(strings.Split(body, "\n"))
+		r.notifiedWrites.Add(1)
+		r.cache.applyLines(strings.Split(body, "\n"), false)
 		select {
 		case r.ackOut <- from + " " + seq + " " + r.id:
 		default:
@@ -524,8 +532,9 @@ func updateLines(updates []versionedInstance) []string {
 	return lines
 }
 
-// applyLines applies a notification's change lines.
-func (c *cache) applyLines(lines []string) {
+// applyLines applies a write's change lines: notified (in commit order), or sent straight
+// from its replica (inPlace: applyInPlace).
+func (c *cache) applyLines(lines []string, inPlace bool) {
 	for _, line := range lines {
 		crn, rest, hasState := strings.Cut(line, "\t")
 		switch {
@@ -543,8 +552,29 @@ func (c *cache) applyLines(lines []string) {
 				c.invalidate(crn)
 				continue
 			}
-			c.apply([]versionedInstance{{in: &in, version: version}})
+			if inPlace {
+				c.applyInPlace(versionedInstance{in: &in, version: version})
+			} else {
+				c.apply([]versionedInstance{{in: &in, version: version}})
+			}
 		}
+	}
+}
+
+// applyInPlace keeps a state a write committed, sent straight from its replica
+// (direct.go), only over an older version of it in the cache. Such a message may arrive
+// after a later write's, or after a reset dropped everything, so an entry it does not find
+// may have been dropped since: it then only stops the reads in flight from filling, as an
+// invalidation does. Versions grow in commit order across resets (migration 0009).
+func (c *cache) applyInPlace(u versionedInstance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.instances[u.in.CRN]
+	switch {
+	case e == nil || !c.leased():
+		c.gen++
+	case e.version < u.version:
+		c.instances[u.in.CRN] = &versionedInstance{in: u.in, version: u.version}
 	}
 }
 
@@ -596,7 +626,7 @@ func (r *replica) alone() (at time.Time, alone bool) {
 // different rates), and the ones fenced less than fencedLease ago. A fenced replica renews
 // no more, but the lease of its last renewal, taken before the fencing, may hold until
 // leaseTTL after it, and so may its cache; it may still hear of writes and ack them.
-var peersQuery = `SELECT id, CASE WHEN fenced THEN ` + leaseLeft("$3") + ` END
+var peersQuery = `SELECT id, CASE WHEN fenced THEN ` + leaseLeft("$3") + ` END, coalesce(peer_addr, '')
 	FROM replicas WHERE id <> $1 AND (NOT fenced AND seen > now() - make_interval(secs => $2)
 		OR fenced AND fenced_at > now() - make_interval(secs => $3))`
 
@@ -608,9 +638,11 @@ func leaseLeft(lease string) string {
 	return `greatest(0, ` + lease + ` - extract(epoch FROM now() - seen))::float8`
 }
 
-// peersArrays selects the rows of peersQuery (as CTE peers) as two arrays in one order, the
-// ids and how long each fenced one's lease may hold (-1: not fenced), for peersRead.
-const peersArrays = `array(SELECT id FROM peers ORDER BY id), array(SELECT coalesce(fenced_for, -1) FROM peers ORDER BY id)`
+// peersArrays selects the rows of peersQuery (as CTE peers) as three arrays in one order,
+// the ids, how long each fenced one's lease may hold (-1: not fenced), and where each takes
+// direct messages ("": nowhere), for peersRead.
+const peersArrays = `array(SELECT id FROM peers ORDER BY id), array(SELECT coalesce(fenced_for, -1) FROM peers ORDER BY id),
+	array(SELECT addr FROM peers ORDER BY id)`
 
 const (
 	livePeersWindow = leaseTTL + leaseTTL/2
@@ -622,14 +654,18 @@ const (
 type peer struct {
 	id          string
 	fencedUntil time.Time // the zero time: not fenced
+	addr        string    // where it takes direct messages ("": nowhere)
 }
 
 // peersRead makes the peers of a query that returned at read (no earlier than the
 // snapshot it read, so a fenced lease is counted from no earlier than it should be).
-func peersRead(ids []string, fencedFor []float64, read time.Time) []peer {
+func peersRead(ids []string, fencedFor []float64, addrs []string, read time.Time) []peer {
 	peers := make([]peer, len(ids))
 	for i, id := range ids {
 		peers[i].id = id
+		if i < len(addrs) {
+			peers[i].addr = addrs[i]
+		}
 		if i < len(fencedFor) && fencedFor[i] >= 0 {
 			peers[i].fencedUntil = read.Add(time.Duration(fencedFor[i] * float64(time.Second)))
 		}
@@ -646,15 +682,15 @@ func (r *replica) livePeers(ctx context.Context) ([]peer, error) {
 		return slices.Clone(peers), nil
 	}
 	var (
-		ids       []string
-		fencedFor []float64
+		ids, addrs []string
+		fencedFor  []float64
 	)
-	err := r.pool.QueryRow(ctx, `WITH peers (id, fenced_for) AS (`+peersQuery+`) SELECT `+peersArrays,
-		r.id, livePeersWindow.Seconds(), fencedLease.Seconds()).Scan(&ids, &fencedFor)
+	err := r.pool.QueryRow(ctx, `WITH peers (id, fenced_for, addr) AS (`+peersQuery+`) SELECT `+peersArrays,
+		r.id, livePeersWindow.Seconds(), fencedLease.Seconds()).Scan(&ids, &fencedFor, &addrs)
 	if err != nil {
 		return nil, err
 	}
-	return peersRead(ids, fencedFor, time.Now()), nil
+	return peersRead(ids, fencedFor, addrs, time.Now()), nil
 }
 
 func (r *replica) forget(seq uint64) {
@@ -666,11 +702,17 @@ func (r *replica) forget(seq uint64) {
 // awaitAcks returns once no other replica's cache may hold what write seq changed: every
 // live replica acknowledged it, or was fenced and its lease has run out.
 func (r *replica) awaitAcks(ctx context.Context, seq uint64, ch chan string) error {
-	defer r.forget(seq)
 	peers, err := r.livePeers(ctx)
 	if err != nil {
+		r.forget(seq)
 		return err
 	}
+	return r.awaitAcksFrom(ctx, seq, ch, peers)
+}
+
+// awaitAcksFrom is awaitAcks for the replicas peers.
+func (r *replica) awaitAcksFrom(ctx context.Context, seq uint64, ch chan string, peers []peer) error {
+	defer r.forget(seq)
 	if len(peers) == 0 {
 		return nil
 	}

@@ -200,16 +200,16 @@ func TestCacheKeepsNewestVersion(t *testing.T) {
 	if limitOf() != 6 {
 		t.Fatal("an older read replaced a newer notification")
 	}
-	c.applyLines([]string{crnA1})
+	c.applyLines([]string{crnA1}, false)
 	c.fillInstance(gen, state(7), 7)
 	if c.instance(crnA1) != nil {
 		t.Fatal("a read that began before a drop filled the cache")
 	}
-	c.applyLines([]string{crnA1 + "\t8\t" + `{"CRN":"` + crnA1 + `","Backends":[],"InstanceLimitSeconds":8}`})
+	c.applyLines([]string{crnA1 + "\t8\t" + `{"CRN":"` + crnA1 + `","Backends":[],"InstanceLimitSeconds":8}`}, false)
 	if limitOf() != 8 {
 		t.Fatal("a notification's state was not kept")
 	}
-	c.applyLines([]string{lineDropAll})
+	c.applyLines([]string{lineDropAll}, false)
 	if c.instance(crnA1) != nil {
 		t.Fatal("a Load's notification did not drop everything")
 	}

@@ -61,6 +61,23 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 
 // OpenWithLogger is Open with a logger for the cache protocol's warnings.
 func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	return OpenWithOptions(ctx, dsn, Options{Log: log})
+}
+
+// Options are what Open leaves at their defaults.
+type Options struct {
+	// Log gets the cache protocol's warnings (nil: discarded).
+	Log *slog.Logger
+	// PeerAddr is the host:port at which this replica takes the other replicas' messages
+	// of instance writes (direct.go). They connect to it as given, with the port chosen if
+	// it is 0. "" is a loopback port of the system's choosing (replicas on one host);
+	// NoPeerAddr is none (writes notify this replica through the database).
+	PeerAddr string
+}
+
+// OpenWithOptions is Open with options.
+func OpenWithOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
+	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -80,11 +97,21 @@ func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, 
 		pool.Close()
 		return nil, err
 	}
+	secret, err := s.peerSecret(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	rctx, stop := context.WithCancel(context.Background())
 	s.replica = &replica{
 		id: newReplicaID(), dsn: dsn, pool: pool, log: log, stop: stop, done: make(chan struct{}),
 		acks: map[uint64]chan string{}, ackOut: make(chan string, 4096),
 		cache: &cache{instances: map[string]*versionedInstance{}, identities: map[string]*identity{}},
+	}
+	if s.replica.direct, err = listenDirect(s.replica, o.PeerAddr, secret); err != nil {
+		stop()
+		pool.Close()
+		return nil, err
 	}
 	go s.replica.run(rctx)
 	s.writes = groupcommit.Start(s.commitGroup)
@@ -100,6 +127,7 @@ func (s *Store) Close() error {
 	s.replica.leave(ctx)
 	s.replica.stop()
 	<-s.replica.done
+	s.replica.direct.close()
 	s.pool.Exec(ctx, `DELETE FROM replicas WHERE id = $1`, s.replica.id)
 	s.pool.Close()
 	return nil

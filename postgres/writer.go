@@ -51,7 +51,10 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 	lock := &pgx.Batch{}
 	lock.Queue(`BEGIN`)
 	lock.Queue(`SELECT `+versionedColumns+` FROM instances WHERE crn = ANY($1) ORDER BY crn FOR UPDATE`, crns)
-	current, versions, err := lockInstances(conn.SendBatch(ctx, lock))
+	// The group's version, taken once its rows are locked: a later write of any of them
+	// takes its own after this commit, so versions grow in commit order.
+	lock.Queue(`SELECT nextval('instance_version')`)
+	current, version, err := lockInstances(conn.SendBatch(ctx, lock))
 	if err != nil {
 		return nil, err
 	}
@@ -67,23 +70,28 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 		if in.UsagePeriod != nil {
 			pStart, pEnd = &in.UsagePeriod.Start, &in.UsagePeriod.End
 		}
-		b.Queue(`UPDATE instances SET instance_limit = $1, period_start = $2, period_end = $3, consumed_seconds = $4, version = version + 1 WHERE crn = $5`,
-			in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, crn)
-		updates = append(updates, versionedInstance{in: in, version: versions[crn] + 1})
+		b.Queue(`UPDATE instances SET instance_limit = $1, period_start = $2, period_end = $3, consumed_seconds = $4, version = $5 WHERE crn = $6`,
+			in.InstanceLimitSeconds, pStart, pEnd, in.ConsumedSeconds, version, crn)
+		updates = append(updates, versionedInstance{in: in, version: version})
 	}
 	at, alone := s.replica.alone()
 	var (
-		seq  uint64
-		acks chan string
+		seq     uint64
+		acks    chan string
+		payload string
+		direct  bool // sent to the other replicas after the commit (direct.go)
 	)
 	if alone {
 		if d := time.Duration(s.replica.slowCommit.Load()); d > 0 {
 			time.Sleep(d)
 		}
 	} else {
-		var payload string
 		seq, acks, payload = s.replica.invalidation(updateLines(updates))
-		b.Queue(`SELECT pg_notify($1, $2)`, chanInvalidate, payload)
+		if peers, err := s.replica.livePeers(ctx); err == nil && s.replica.direct.ready(peers) {
+			direct = true
+		} else {
+			b.Queue(`SELECT pg_notify($1, $2)`, chanInvalidate, payload)
+		}
 	}
 	b.Queue(`COMMIT`)
 	if err := s.commitBatch(conn.SendBatch(ctx, b), b.Len()); err != nil {
@@ -93,37 +101,57 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 		return nil, err
 	}
 	s.replica.cache.apply(updates)
-	if alone {
+	switch {
+	case alone:
 		return s.afterAlone(ctx, updates, at)
+	case direct:
+		return s.sendDirect(ctx, seq, acks, payload)
 	}
 	return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
 }
 
-// lockInstances reads the results of BEGIN and the locking read of a group's rows: each
-// instance and its version, by CRN.
-func lockInstances(br pgx.BatchResults) (map[string]*domain.Instance, map[string]int64, error) {
+// sendDirect sends a committed write's message (seq, payload) to the replicas live now,
+// and returns a wait for their acks: a replica that is not in that list became live after
+// the list was read, and fills its cache from the database only once this commit is in it
+// (cache.renewed). If a message does not go out, the write is notified through the
+// database instead.
+func (s *Store) sendDirect(ctx context.Context, seq uint64, acks chan string, payload string) (func() error, error) {
+	peers, err := s.replica.livePeers(ctx)
+	if err != nil || !s.replica.direct.send(peers, payload) {
+		return s.notifyAfterCommit(ctx, seq, acks, payload)
+	}
+	return func() error { return s.replica.awaitAcksFrom(ctx, seq, acks, peers) }, nil
+}
+
+// lockInstances reads the results of BEGIN, the locking read of a group's rows and the
+// group's version: the instances by CRN, and the version their updates take.
+func lockInstances(br pgx.BatchResults) (map[string]*domain.Instance, int64, error) {
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
-		return nil, nil, fmt.Errorf("postgres: begin: %w", err)
+		return nil, 0, fmt.Errorf("postgres: begin: %w", err)
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: lock instances: %w", err)
+		return nil, 0, fmt.Errorf("postgres: lock instances: %w", err)
 	}
-	defer rows.Close()
 	current := map[string]*domain.Instance{}
-	versions := map[string]int64{}
 	for rows.Next() {
-		in, version, err := scanVersioned(rows)
+		in, _, err := scanVersioned(rows)
 		if err != nil {
-			return nil, nil, fmt.Errorf("postgres: read instance: %w", err)
+			rows.Close()
+			return nil, 0, fmt.Errorf("postgres: read instance: %w", err)
 		}
-		current[in.CRN], versions[in.CRN] = in, version
+		current[in.CRN] = in
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("postgres: read instances: %w", err)
+		return nil, 0, fmt.Errorf("postgres: read instances: %w", err)
 	}
-	return current, versions, nil
+	var version int64
+	if err := br.QueryRow().Scan(&version); err != nil {
+		return nil, 0, fmt.Errorf("postgres: instance version: %w", err)
+	}
+	return current, version, nil
 }
 
 // commitBatch reads the results of a batch of n statements whose last is COMMIT. A
@@ -155,6 +183,13 @@ func (s *Store) afterAlone(ctx context.Context, updates []versionedInstance, at 
 		return nil, nil
 	}
 	seq, acks, payload := s.replica.invalidation(updateLines(updates))
+	return s.notifyAfterCommit(ctx, seq, acks, payload)
+}
+
+// notifyAfterCommit notifies a committed write's message (seq, payload) through the
+// database, and returns a wait for the live replicas' acks. If it cannot, it fences every
+// other replica and returns a wait until their leases are out.
+func (s *Store) notifyAfterCommit(ctx context.Context, seq uint64, acks chan string, payload string) (func() error, error) {
 	_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload)
 	if err == nil && !s.replica.failFollowUp.Load() {
 		return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
