@@ -39,6 +39,10 @@ bench-baseline:
 ## echo baseline and Prism loaded side by side (bench/loadgen). PostgreSQL: the server $(PG)
 ## names, else a throwaway one that deploy/postgres.sh starts and stops.
 PG ?=
+# Each PostgreSQL replica's GOMAXPROCS; 0: Go's default, the number of cores. (1 caps one
+# replica below the machine, which flatters two replicas against it: README.)
+REPLICA_GOMAXPROCS ?= 0
+BENCH_OUT ?= bench/results.json
 bench-load: node_modules/.package-lock.json
 	@mkdir -p bin
 	$(GO) build -o bin/qrserver ./cmd/qrserver
@@ -47,7 +51,7 @@ bench-load: node_modules/.package-lock.json
 	if [ -z "$$pg" ]; then dir=$$(mktemp -d); trap 'deploy/postgres.sh stop "$$dir"; rm -rf "$$dir"' EXIT; \
 		pg=$$(deploy/postgres.sh start "$$dir" 55497); fi; \
 	$(GO) run ./bench/loadgen --qrserver bin/qrserver --baseline bin/baseline --prism node_modules/.bin/prism \
-		--postgres "$$pg" --out bench/results.json
+		--postgres "$$pg" --replica-gomaxprocs $(REPLICA_GOMAXPROCS) --out $(BENCH_OUT)
 
 ## fuzz: each fuzz target for FUZZTIME (their seed corpora run in make test too): the CRN
 ## and API-version parsers, the token parser, and the whole request path in-process.

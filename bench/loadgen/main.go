@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ type options struct {
 	conns                                []int
 	maxRun                               time.Duration
 	postgres                             string
+	gomaxprocs, pgRounds                 int
 }
 
 // Result is one load run.
@@ -84,6 +86,8 @@ type Result struct {
 	// /proc: where the two cores went, for a run that is bound by them.
 	MachineCPUusPerReq float64 `json:"machine_cpu_us_per_request"`
 	DBCPUusPerReq      float64 `json:"db_cpu_us_per_request,omitempty"`
+	// Round numbers the PostgreSQL runs, which alternate one replica and two.
+	Round int `json:"round,omitempty"`
 }
 
 // Report is bench/results.json.
@@ -117,6 +121,8 @@ func main() {
 	flag.StringVar(&o.pgScenario, "pg-scenario", "", "with --postgres: \"get\" or \"mix\" to run only that PostgreSQL scenario (for profiling)")
 	flag.BoolVar(&putsThroughFirst, "puts-through-first", false, "in a mix over replicas, send every PUT through the first one (GETs still spread)")
 	flag.StringVar(&o.replicaEnv, "replica-env", "", "KEY=VALUE,… added to the environment of the PostgreSQL replicas")
+	flag.IntVar(&o.gomaxprocs, "replica-gomaxprocs", 0, "with --postgres: GOMAXPROCS of the PostgreSQL replicas, which share the machine's cores with each other, PostgreSQL and loadgen; 0: Go's default, the number of cores")
+	flag.IntVar(&o.pgRounds, "pg-rounds", 3, "with --postgres: rounds of one replica then two, the PostgreSQL targets judged on the median round")
 	flag.Parse()
 	for _, c := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(c)
@@ -287,6 +293,23 @@ func (p *proc) peakRSS() float64 {
 // start starts a server and waits for the first 200 on ready (bounded: 60 s).
 func start(name string, argv []string, base, ready string, hdr http.Header) (*proc, error) {
 	return startEnv(name, argv, base, ready, hdr, nil)
+}
+
+// replicaEnv is the environment added for the PostgreSQL replicas: their GOMAXPROCS, if
+// set, and --replica-env.
+func replicaEnv(o options) []string {
+	env := goMaxProcs(o)
+	if o.replicaEnv != "" {
+		env = append(env, strings.Split(o.replicaEnv, ",")...)
+	}
+	return env
+}
+
+func goMaxProcs(o options) []string {
+	if o.gomaxprocs > 0 {
+		return []string{fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs)}
+	}
+	return nil
 }
 
 // startEnv starts a server with env added to loadgen's environment.
@@ -528,6 +551,9 @@ func runAll(o options) (*Report, error) {
 		if err := runPostgres(o, rep, hdr); err != nil {
 			return nil, err
 		}
+		for _, c := range o.conns {
+			replicaRatios(rep, c)
+		}
 		printTable(os.Stdout, rep)
 		return nil, errOnlyQR
 	}
@@ -656,10 +682,7 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 			strings.TrimPrefix(u.Path, "/")).Scan(&fsyncs, &commits)
 		return fsyncs, commits
 	}
-	var env []string
-	if o.replicaEnv != "" {
-		env = strings.Split(o.replicaEnv, ",")
-	}
+	env := replicaEnv(o)
 	replicas := 0
 	startReplica := func() (*proc, error) {
 		addr := freePort()
@@ -682,7 +705,7 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 	}
 	hdr = hdr.Clone()
 	hdr.Set("Authorization", "Bearer "+tok)
-	scenarios := func(name string, ps []*proc) error {
+	scenarios := func(name string, ps []*proc, rnd int) error {
 		var bases []string
 		for _, p := range ps {
 			bases = append(bases, p.base)
@@ -703,7 +726,7 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 			_, c1 := dbStats()
 			r.TxPerRequest = round(float64(c1-c0) / float64(r.Requests))
 			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d database transactions per request %.2f\n", name, "GET /v1/instance", c, r.TxPerRequest)
-			r.Server, r.Scenario, r.PeakRSSMiB = name, "GET /v1/instance", peakOf(ps)
+			r.Server, r.Scenario, r.PeakRSSMiB, r.Round = name, "GET /v1/instance", peakOf(ps), rnd
 			rep.Results = append(rep.Results, r)
 			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", r.Server, r.Scenario, c, r.Throughput, r.P50ms, r.P99ms, r.Errors)
 		}
@@ -725,20 +748,62 @@ func runPostgres(o options, rep *Report, hdr http.Header) error {
 				r.TxPerRequest = round(float64(c1-c0) / float64(r.Requests))
 			}
 			fmt.Fprintf(os.Stderr, "%-13s %-26s c=%-4d WAL fsyncs per PUT %.2f, database transactions per request %.2f\n", r.Server, r.Scenario, c, r.FsyncsPerPUT, r.TxPerRequest)
+			r.Round = rnd
 			rep.Results = append(rep.Results, r)
 		}
 		return nil
 	}
-	if err := scenarios("qrserver-pg", []*proc{a}); err != nil {
-		return err
+	// Rounds of one replica, then two: the second replica is started for each round's
+	// two-replica runs and stopped after them, so that the first is alone again (its next
+	// renewal finds no other: pastLeaseGrace covers it). Alternating puts both through the
+	// same swings of a shared machine.
+	for rnd := 1; rnd <= max(o.pgRounds, 1); rnd++ {
+		fmt.Fprintf(os.Stderr, "PostgreSQL round %d of %d\n", rnd, max(o.pgRounds, 1))
+		if err := scenarios("qrserver-pg", []*proc{a}, rnd); err != nil {
+			return err
+		}
+		b, err := startReplica()
+		if err != nil {
+			return err
+		}
+		time.Sleep(pastLeaseGrace)
+		err = scenarios("qrserver-pg x2", []*proc{a, b}, rnd)
+		b.stop()
+		if err != nil {
+			return err
+		}
+		time.Sleep(pastLeaseGrace)
 	}
-	b, err := startReplica()
-	if err != nil {
-		return err
+	return nil
+}
+
+// rounds returns the runs of server and scenario at conns, one a round, in order.
+func rounds(rep *Report, server, scenario string, conns int) []*Result {
+	var rs []*Result
+	for i := range rep.Results {
+		if r := &rep.Results[i]; r.Server == server && r.Scenario == scenario && r.Connections == conns {
+			rs = append(rs, r)
+		}
 	}
-	defer b.stop()
-	time.Sleep(pastLeaseGrace)
-	return scenarios("qrserver-pg x2", []*proc{a, b})
+	return rs
+}
+
+// medianRatio is the median over the rounds of f(one replica's run, two replicas' run of
+// the same round), with each round's ratio.
+func medianRatio(one, two []*Result, f func(one, two *Result) float64) (float64, []float64) {
+	var rs []float64
+	for i := range min(len(one), len(two)) {
+		rs = append(rs, f(one[i], two[i]))
+	}
+	if len(rs) == 0 {
+		return 0, nil
+	}
+	sorted := slices.Clone(rs)
+	slices.Sort(sorted)
+	if len(sorted)%2 == 1 {
+		return sorted[len(sorted)/2], rs
+	}
+	return (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2, rs
 }
 
 func find(rep *Report, server, scenario string, conns int) *Result {
@@ -792,27 +857,38 @@ func judgePostgres(rep *Report, conns []int) {
 	if find(rep, "qrserver-pg", "GET /v1/instance", conns[0]) == nil {
 		return
 	}
-	if b, pg := find(rep, "baseline", "GET /v1/instance", 32), find(rep, "qrserver-pg", "GET /v1/instance", 32); b != nil && pg != nil {
-		rep.Ratios["qrserver-pg/baseline c=32"] = round(pg.Throughput / b.Throughput)
-		rep.TargetsMet["PostgreSQL, one replica: GET /v1/instance >= 50% of baseline, c=32"] = pg.Throughput >= 0.5*b.Throughput
-	}
 	var peak float64
-	for _, c := range conns {
-		one, two := find(rep, "qrserver-pg", "GET /v1/instance", c), find(rep, "qrserver-pg x2", "GET /v1/instance", c)
-		rep.Ratios[fmt.Sprintf("pg x2/pg GET c=%d", c)] = round(two.Throughput / one.Throughput)
-		rep.TargetsMet[fmt.Sprintf("PostgreSQL, two replicas >= 90%% of one, GET c=%d", c)] = two.Throughput >= 0.9*one.Throughput
-		sq, pg, pg2 := find(rep, "qrserver", "90/10 GET/PUT", c), find(rep, "qrserver-pg", "90/10 GET/PUT", c), find(rep, "qrserver-pg x2", "90/10 GET/PUT", c)
-		rep.Ratios[fmt.Sprintf("pg mix/sqlite mix c=%d", c)] = round(pg.Throughput / sq.Throughput)
-		rep.Ratios[fmt.Sprintf("pg x2 mix/pg mix c=%d", c)] = round(pg2.Throughput / pg.Throughput)
-		// The same comparisons in the machine's CPU a request costs (a ratio of 1 or more is
-		// the target's side): what throughput follows on a machine the run keeps busy.
-		if pg.MachineCPUusPerReq > 0 && pg2.MachineCPUusPerReq > 0 {
-			rep.Ratios[fmt.Sprintf("machine CPU per request, sqlite mix/pg mix c=%d", c)] = round(sq.MachineCPUusPerReq / pg.MachineCPUusPerReq)
-			rep.Ratios[fmt.Sprintf("machine CPU per request, pg mix/pg x2 mix c=%d", c)] = round(pg.MachineCPUusPerReq / pg2.MachineCPUusPerReq)
+	ratio := func(key string, one, two []*Result, f func(one, two *Result) float64) float64 {
+		return recordRatio(rep, key, one, two, f)
+	}
+	// The baseline ran once, before the rounds: each round's one replica against it.
+	repeat := func(r *Result, n int) []*Result {
+		rs := make([]*Result, n)
+		for i := range rs {
+			rs[i] = r
 		}
-		rep.TargetsMet[fmt.Sprintf("PostgreSQL, two replicas >= 90%% of one, 90/10 mix c=%d", c)] = pg2.Throughput >= 0.9*pg.Throughput
-		rep.TargetsMet[fmt.Sprintf("PostgreSQL 90/10 mix >= SQLite mix, no lost update, c=%d", c)] = pg.Throughput >= sq.Throughput && !*pg.LostUpdates && !*pg2.LostUpdates && pg.Errors == 0 && pg2.Errors == 0
-		rep.TargetsMet[fmt.Sprintf("PostgreSQL GET zero errors, c=%d", c)] = one.Errors == 0 && two.Errors == 0
+		return rs
+	}
+	if b, pg := find(rep, "baseline", "GET /v1/instance", 32), rounds(rep, "qrserver-pg", "GET /v1/instance", 32); b != nil && len(pg) > 0 {
+		r := ratio("qrserver-pg/baseline c=32", repeat(b, len(pg)), pg, throughput)
+		rep.TargetsMet["PostgreSQL, one replica: GET /v1/instance >= 50% of baseline, c=32 (median round)"] = r >= 0.5
+	}
+	for _, c := range conns {
+		get, mix := replicaRatios(rep, c)
+		rep.TargetsMet[fmt.Sprintf("PostgreSQL, two replicas >= 90%% of one, GET c=%d (median round)", c)] = get >= 0.9
+		one, two := rounds(rep, "qrserver-pg", "GET /v1/instance", c), rounds(rep, "qrserver-pg x2", "GET /v1/instance", c)
+		pg, pg2 := rounds(rep, "qrserver-pg", "90/10 GET/PUT", c), rounds(rep, "qrserver-pg x2", "90/10 GET/PUT", c)
+		// The SQLite mix ran once, before the rounds: each round's one replica against it.
+		sqlite := repeat(find(rep, "qrserver", "90/10 GET/PUT", c), len(pg))
+		vsSQLite := ratio(fmt.Sprintf("pg mix/sqlite mix c=%d", c), sqlite, pg, throughput)
+		ratio(fmt.Sprintf("machine CPU per request, sqlite mix/pg mix c=%d", c), sqlite, pg, cpuRatio)
+		rep.TargetsMet[fmt.Sprintf("PostgreSQL, two replicas >= 90%% of one, 90/10 mix c=%d (median round)", c)] = mix >= 0.9
+		sound := true
+		for _, r := range append(append(slices.Clone(pg), pg2...), append(one, two...)...) {
+			sound = sound && r.Errors == 0 && (r.LostUpdates == nil || !*r.LostUpdates)
+		}
+		rep.TargetsMet[fmt.Sprintf("PostgreSQL 90/10 mix >= SQLite mix (median round), c=%d", c)] = vsSQLite >= 1
+		rep.TargetsMet[fmt.Sprintf("PostgreSQL: zero errors, no lost update, every round, c=%d", c)] = sound
 	}
 	for _, r := range rep.Results {
 		if strings.HasPrefix(r.Server, "qrserver-pg") {
@@ -820,6 +896,47 @@ func judgePostgres(rep *Report, conns []int) {
 		}
 	}
 	rep.TargetsMet["PostgreSQL: peak RSS per replica <= 64 MiB"] = peak <= 64
+}
+
+// replicaRatios records, at conns, the median ratios of two replicas to one over the
+// rounds, GET and mix, in throughput and in the machine's CPU per request, and returns
+// the throughput ones (0 for a scenario not run).
+func replicaRatios(rep *Report, conns int) (get, mix float64) {
+	for _, sc := range []struct {
+		scenario, key string
+		ratio         *float64
+	}{{"GET /v1/instance", "GET", &get}, {"90/10 GET/PUT", "mix", &mix}} {
+		one, two := rounds(rep, "qrserver-pg", sc.scenario, conns), rounds(rep, "qrserver-pg x2", sc.scenario, conns)
+		if len(one) == 0 || len(two) == 0 {
+			continue
+		}
+		*sc.ratio = recordRatio(rep, fmt.Sprintf("pg x2/pg %s c=%d", sc.key, conns), one, two, throughput)
+		recordRatio(rep, fmt.Sprintf("machine CPU per request, pg/pg x2 %s c=%d", sc.key, conns), one, two, cpuRatio)
+	}
+	return get, mix
+}
+
+func throughput(one, two *Result) float64 { return two.Throughput / one.Throughput }
+
+// cpuRatio is one's machine CPU per request over two's: 1 or more is two's side, what
+// throughput follows on a machine the run keeps busy.
+func cpuRatio(one, two *Result) float64 {
+	if one.MachineCPUusPerReq <= 0 || two.MachineCPUusPerReq <= 0 {
+		return 0
+	}
+	return one.MachineCPUusPerReq / two.MachineCPUusPerReq
+}
+
+// recordRatio records the median of f over the rounds under key, each round's beside it.
+func recordRatio(rep *Report, key string, one, two []*Result, f func(one, two *Result) float64) float64 {
+	med, each := medianRatio(one, two, f)
+	rep.Ratios[key] = round(med)
+	if len(each) > 1 {
+		for i, r := range each {
+			rep.Ratios[fmt.Sprintf("%s, round %d", key, i+1)] = round(r)
+		}
+	}
+	return med
 }
 
 func round(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
@@ -852,7 +969,11 @@ func printTable(w io.Writer, rep *Report) {
 		if r.DBCPUusPerReq > 0 {
 			machine += fmt.Sprintf(" (%.1f)", r.DBCPUusPerReq)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f | %s | %.1f |\n", r.Server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.CPUusPerReq, machine, r.PeakRSSMiB)
+		server := r.Server
+		if r.Round > 0 {
+			server += fmt.Sprintf(" (round %d)", r.Round)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d | %.1f | %s | %.1f |\n", server, scen, r.Connections, r.Requests, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.CPUusPerReq, machine, r.PeakRSSMiB)
 	}
 	fmt.Fprintf(&b, "\nStart-up to the first 200: qrserver %.0f ms (GET /healthz), Prism %.0f ms (GET /v1/instance).\n\n", rep.StartupMs["qrserver"], rep.StartupMs["prism"])
 	keys := make([]string, 0, len(rep.Ratios))
