@@ -421,10 +421,13 @@ func (r *replica) waitNotifications(ctx context.Context, conn *pgx.Conn, next ti
 func (r *replica) notified(n *pgconn.Notification) {
 	switch n.Channel {
 	case chanInvalidate:
-		// "from seq", then one line per change: "*" (drop everything), "crn" (drop it), or
-		// "crn<TAB>version<TAB>state as JSON" (keep it).
+		// "from seq", or "from seq late" for a change notified after its commit (out of
+		// commit order, so kept only in place, as a direct message is), then one line per
+		// change: "*" (drop everything), "crn" (drop it), or "crn<TAB>version<TAB>state as
+		// JSON" (keep it).
 		head, body, _ := strings.Cut(n.Payload, "\n")
 		from, seq, _ := strings.Cut(head, " ")
+		seq, late := strings.CutSuffix(seq, " "+lateMark)
 		if from == r.id {
 			return // the writer applied its change to its own cache when it committed
 		}
@@ -432,7 +435,7 @@ func (r *replica) notified(n *pgconn.Notification) {
 			time.Sleep(d)
 		}
 		r.notifiedWrites.Add(1)
-		r.cache.applyLines(strings.Split(body, "\n"), false)
+		r.cache.applyLines(strings.Split(body, "\n"), late)
 		select {
 		case r.ackOut <- from + " " + seq + " " + r.id:
 		default:
@@ -581,7 +584,7 @@ func (c *cache) applyInPlace(u versionedInstance) {
 // notify queues, in tx, the change lines of a write and returns its sequence number, with
 // a channel its acks arrive on.
 func (r *replica) notify(ctx context.Context, tx pgx.Tx, lines []string) (uint64, chan string, error) {
-	seq, ch, payload := r.invalidation(lines)
+	seq, ch, payload := r.invalidation(lines, false)
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, chanInvalidate, payload); err != nil {
 		r.forget(seq)
 		return 0, nil, err
@@ -590,16 +593,25 @@ func (r *replica) notify(ctx context.Context, tx pgx.Tx, lines []string) (uint64
 }
 
 // invalidation numbers a write's change lines and returns its sequence number, a channel
-// its acks arrive on, and the payload to notify on chanInvalidate.
-func (r *replica) invalidation(lines []string) (uint64, chan string, string) {
+// its acks arrive on, and the payload to notify on chanInvalidate or send straight. late:
+// the payload may go out after the commit (straight, or notified after it), out of commit
+// order, so that a replica keeps its states only in place (cache.applyInPlace).
+func (r *replica) invalidation(lines []string, late bool) (uint64, chan string, string) {
 	r.mu.Lock()
 	r.seq++
 	seq := r.seq
 	ch := make(chan string, 64)
 	r.acks[seq] = ch
 	r.mu.Unlock()
-	return seq, ch, fmt.Sprintf("%s %d\n%s", r.id, seq, strings.Join(lines, "\n"))
+	head := fmt.Sprintf("%s %d", r.id, seq)
+	if late {
+		head += " " + lateMark
+	}
+	return seq, ch, head + "\n" + strings.Join(lines, "\n")
 }
+
+// lateMark ends the first line of a change that may arrive out of commit order.
+const lateMark = "late"
 
 // fresh reports whether a list of peers read by a renewal that began at may still be gone
 // by (peersMaxAge).

@@ -165,6 +165,7 @@ func (d *directNet) serve(c net.Conn) {
 		}
 		head, body, _ := strings.Cut(p, "\n")
 		writer, seq, _ := strings.Cut(head, " ")
+		seq, _ = strings.CutSuffix(seq, " "+lateMark) // a direct message is always kept in place
 		if writer != from {
 			d.r.log.Warn("postgres: a peer sent a message in another's name; closing its connection", "peer", from)
 			return

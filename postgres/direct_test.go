@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/postgres/pgtest"
 	"github.com/qrapi/qrapi/seed"
@@ -248,5 +250,30 @@ func TestLateDirectMessageIsNotKept(t *testing.T) {
 	}
 	if reset := version(); reset <= written {
 		t.Fatalf("after a reset the instance's version is %d, not above the %d a write took before it", reset, written)
+	}
+}
+
+// A change notified after its commit (a write made alone whose commit outlasted its list,
+// or one whose direct message did not go out) may arrive after a later change's, so it is
+// kept only in place, as a direct message is; a notification sent in the write's
+// transaction arrives in commit order and is kept whole. Both are acked.
+func TestLateNotificationIsKeptOnlyInPlace(t *testing.T) {
+	r := &replica{id: "me", acks: map[uint64]chan string{}, ackOut: make(chan string, 8),
+		cache: &cache{instances: map[string]*versionedInstance{}, identities: map[string]*identity{}}}
+	r.cache.renewed(time.Now(), true)
+	line := crnA1 + "\t9\t" + `{"CRN":"` + crnA1 + `","Backends":[],"InstanceLimitSeconds":9}`
+	r.notified(&pgconn.Notification{Channel: chanInvalidate, Payload: "writer 1 " + lateMark + "\n" + line})
+	if r.cache.instance(crnA1) != nil {
+		t.Fatal("a change notified after its commit put in an entry the cache did not hold")
+	}
+	if ack := <-r.ackOut; ack != "writer 1 me" {
+		t.Fatalf("the late change was acked %q, want %q", ack, "writer 1 me")
+	}
+	r.notified(&pgconn.Notification{Channel: chanInvalidate, Payload: "writer 2\n" + line})
+	if in := r.cache.instance(crnA1); in == nil || *in.InstanceLimitSeconds != 9 {
+		t.Fatalf("a change notified in its transaction was not kept: %v", in)
+	}
+	if ack := <-r.ackOut; ack != "writer 2 me" {
+		t.Fatalf("the change was acked %q, want %q", ack, "writer 2 me")
 	}
 }

@@ -86,10 +86,10 @@ func (s *Store) applyGroup(ctx context.Context, group []*groupcommit.Request, re
 			time.Sleep(d)
 		}
 	} else {
-		seq, acks, payload = s.replica.invalidation(updateLines(updates))
-		if peers, err := s.replica.livePeers(ctx); err == nil && s.replica.direct.ready(peers) {
-			direct = true
-		} else {
+		peers, err := s.replica.livePeers(ctx)
+		direct = err == nil && s.replica.direct.ready(peers)
+		seq, acks, payload = s.replica.invalidation(updateLines(updates), direct)
+		if !direct {
 			b.Queue(`SELECT pg_notify($1, $2)`, chanInvalidate, payload)
 		}
 	}
@@ -182,7 +182,7 @@ func (s *Store) afterAlone(ctx context.Context, updates []versionedInstance, at 
 	if fresh(at) {
 		return nil, nil
 	}
-	seq, acks, payload := s.replica.invalidation(updateLines(updates))
+	seq, acks, payload := s.replica.invalidation(updateLines(updates), true)
 	return s.notifyAfterCommit(ctx, seq, acks, payload)
 }
 
