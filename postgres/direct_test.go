@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,5 +276,21 @@ func TestLateNotificationIsKeptOnlyInPlace(t *testing.T) {
 	}
 	if ack := <-r.ackOut; ack != "writer 2 me" {
 		t.Fatalf("the change was acked %q, want %q", ack, "writer 2 me")
+	}
+}
+
+// A peer address the other replicas could not connect to as given (no host, or every
+// address of the host) is refused when the store opens, with what to give instead.
+func TestPeerAddressMustNameTheHost(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	for _, addr := range []string{"0.0.0.0:7400", "[::]:0", ":7400", "no-port"} {
+		s, err := OpenWithOptions(context.Background(), dsn, Options{PeerAddr: addr})
+		if err == nil {
+			s.Close()
+			t.Fatalf("a store opened with peer address %q", addr)
+		}
+		if !strings.Contains(err.Error(), addr) {
+			t.Fatalf("peer address %q: the error does not name it: %v", addr, err)
+		}
 	}
 }
