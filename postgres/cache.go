@@ -391,6 +391,7 @@ func (r *replica) listen(ctx context.Context) error {
 		r.cache.renewed(start, listed && !r.unfenced)
 		r.unfenced = false
 		peers := peersRead(ids, fencedFor, addrs, time.Now())
+		r.direct.dropGone(peers, start)
 		r.mu.Lock()
 		r.peers, r.peersAt = peers, start
 		r.mu.Unlock()

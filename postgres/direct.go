@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,11 +62,18 @@ type directNet struct {
 	mu      sync.Mutex
 	conns   map[string]*peerConn // to other replicas, by id
 	dialing map[string]bool
-	failed  map[string]time.Time // when a dial to a replica last failed
-	served  map[net.Conn]bool    // from other replicas
+	failed  map[string]time.Time     // when a dial to a replica last failed
+	served  map[net.Conn]*servedConn // from other replicas
 	closed  bool
 	// For tests: messages sent and taken.
 	sent, taken atomic.Int64
+}
+
+// servedConn is a connection from another replica: which one (once it has proved it
+// holds the secret), and since when.
+type servedConn struct {
+	writer string
+	since  time.Time
 }
 
 // peerConn is a connection to another replica's port.
@@ -80,7 +88,7 @@ type peerConn struct {
 // choosing; NoPeerAddr for none).
 func listenDirect(r *replica, addr string, secret []byte) (*directNet, error) {
 	d := &directNet{r: r, secret: secret, conns: map[string]*peerConn{}, dialing: map[string]bool{},
-		failed: map[string]time.Time{}, served: map[net.Conn]bool{}}
+		failed: map[string]time.Time{}, served: map[net.Conn]*servedConn{}}
 	if addr == NoPeerAddr {
 		return d, nil
 	}
@@ -134,7 +142,7 @@ func (d *directNet) accept() {
 			c.Close()
 			return
 		}
-		d.served[c] = true
+		d.served[c] = &servedConn{}
 		d.mu.Unlock()
 		go d.serve(c)
 	}
@@ -156,7 +164,13 @@ func (d *directNet) serve(c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	// The writer went away: it may have committed a change it had not sent yet.
+	d.mu.Lock()
+	if sc := d.served[c]; sc != nil {
+		sc.writer, sc.since = from, time.Now()
+	}
+	d.mu.Unlock()
+	// The writer went away (or dropGone took it for gone): it may have committed a change
+	// it had not sent yet.
 	defer d.r.cache.invalidate("")
 	for {
 		p, err := readFrame(br)
@@ -293,6 +307,25 @@ func (d *directNet) drop(pc *peerConn) {
 	}
 	d.mu.Unlock()
 	pc.c.Close()
+}
+
+// dropGone closes the connections from writers that a renewal which began at start did not
+// list, which drops the cache (serve): a writer whose row has left the live window — its
+// machine vanished, say, with no FIN to close the connection — may have committed a change
+// it never sent. A connection made after the renewal began may come from a writer that
+// renewal could not list yet, and stays.
+func (d *directNet) dropGone(peers []peer, start time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c, sc := range d.served {
+		if sc.writer == "" || !sc.since.Before(start) {
+			continue
+		}
+		if !slices.ContainsFunc(peers, func(p peer) bool { return p.id == sc.writer }) {
+			d.r.log.Info("postgres: a writer connected to the peer port is no longer live (it left, or its renewals stopped); dropping its connection and the cache", "replica", sc.writer)
+			c.Close()
+		}
+	}
 }
 
 // ready reports whether each of peers that is not fenced can be sent a message: it has a

@@ -294,3 +294,32 @@ func TestPeerAddressMustNameTheHost(t *testing.T) {
 		}
 	}
 }
+
+// A writer that stops renewing without closing its connection (its machine vanished,
+// say: no FIN) is dropped by the replica it wrote to once that replica's renewals no
+// longer list it, and with it that replica's cache: the writer may have committed a
+// change it never sent.
+func TestVanishedWriterDropsTheCache(t *testing.T) {
+	a, b := twoReplicas(t)
+	directReady(t, a, b)
+	setLimit(t, a, 4400) // b now serves a connection from a
+	if got := limitOf(t, b); got != 4400 {
+		t.Fatalf("the other replica reads %v, want 4400", got)
+	}
+	if b.replica.cache.instance(crnA1) == nil {
+		t.Fatal("the read was not cached")
+	}
+	a.replica.holdRenewals.Store(true) // a's row ages; its connection to b stays open
+	for deadline := time.Now().Add(10 * time.Second); b.replica.cache.instance(crnA1) != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache still holds the instance 10 s after its writer stopped renewing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.replica.direct.mu.Lock()
+	n := len(b.replica.direct.served)
+	b.replica.direct.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d connections from the vanished writer are still served", n)
+	}
+}
