@@ -38,7 +38,7 @@ import (
 // answer, on any replica, reads either the database or a cache that no longer holds what
 // the write changed. A write made while the replica's last renewal, begun less than
 // peersMaxAge ago, found no other live replica notifies nothing unless its commit outlasts
-// that (commitAlone).
+// that (afterAlone).
 const (
 	leaseTTL   = time.Second
 	renewEvery = 250 * time.Millisecond
@@ -68,8 +68,8 @@ type cache struct {
 	retired    bool   // the replica is leaving: no lease, ever again
 }
 
-// versionedInstance is an instance's state with its row's version (its count of updates):
-// a cache entry, or what a write committed.
+// versionedInstance is an instance's state with its row's version (from one sequence, so
+// growing in commit order: migration 0009): a cache entry, or what a write committed.
 type versionedInstance struct {
 	in      *domain.Instance
 	version int64
@@ -422,21 +422,14 @@ func (r *replica) waitNotifications(ctx context.Context, conn *pgx.Conn, next ti
 func (r *replica) notified(n *pgconn.Notification) {
 	switch n.Channel {
 	case chanInvalidate:
-		// "from seq", or "from seq late" for a change notified after its commit (out of
-		// commit order, so kept only in place, as a direct message is), then one line per
-		// change: "*" (drop everything), "crn" (drop it), or "crn<TAB>version<TAB>state as
-		// JSON" (keep it).
-		head, body, _ := strings.Cut(n.Payload, "\n")
-		from, seq, _ := strings.Cut(head, " ")
-		seq, late := strings.CutSuffix(seq, " "+lateMark)
+		// A change notified after its commit is out of commit order, and kept only in
+		// place, as a direct message is.
+		from, seq, late, body := parseChange(n.Payload)
 		if from == r.id {
 			return // the writer applied its change to its own cache when it committed
 		}
-		if d := time.Duration(r.slowInvalidation.Load()); d > 0 {
-			time.Sleep(d)
-		}
 		r.notifiedWrites.Add(1)
-		r.cache.applyLines(strings.Split(body, "\n"), late)
+		r.take(body, late)
 		select {
 		case r.ackOut <- from + " " + seq + " " + r.id:
 		default:
@@ -508,6 +501,25 @@ func (r *replica) sendAcks(ctx context.Context) {
 	}
 }
 
+// parseChange reads a write's change as it is notified or sent straight: a first line
+// "from seq", or "from seq late" for a change that may arrive out of commit order
+// (invalidation), then its body, one line per change (applyLines).
+func parseChange(payload string) (from, seq string, late bool, body string) {
+	head, body, _ := strings.Cut(payload, "\n")
+	from, seq, _ = strings.Cut(head, " ")
+	seq, late = strings.CutSuffix(seq, " "+lateMark)
+	return from, seq, late, body
+}
+
+// take applies the body of a change another replica wrote (inPlace: applyInPlace), after
+// the delay of the test hook slowInvalidation.
+func (r *replica) take(body string, inPlace bool) {
+	if d := time.Duration(r.slowInvalidation.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	r.cache.applyLines(strings.Split(body, "\n"), inPlace)
+}
+
 // lineDropAll is the change line of a Load: drop everything.
 const lineDropAll = "*"
 
@@ -536,8 +548,9 @@ func updateLines(updates []versionedInstance) []string {
 	return lines
 }
 
-// applyLines applies a write's change lines: notified (in commit order), or sent straight
-// from its replica (inPlace: applyInPlace).
+// applyLines applies a write's change lines: "*" (drop everything), "crn" (drop it), or
+// "crn<TAB>version<TAB>state as JSON" (keep it), notified in commit order, or not (inPlace:
+// applyInPlace).
 func (c *cache) applyLines(lines []string, inPlace bool) {
 	for _, line := range lines {
 		crn, rest, hasState := strings.Cut(line, "\t")

@@ -177,17 +177,12 @@ func (d *directNet) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		head, body, _ := strings.Cut(p, "\n")
-		writer, seq, _ := strings.Cut(head, " ")
-		seq, _ = strings.CutSuffix(seq, " "+lateMark) // a direct message is always kept in place
+		writer, seq, _, body := parseChange(p)
 		if writer != from {
 			d.r.log.Warn("postgres: a peer sent a message in another's name; closing its connection", "peer", from)
 			return
 		}
-		if dl := time.Duration(d.r.slowInvalidation.Load()); dl > 0 {
-			time.Sleep(dl)
-		}
-		d.r.cache.applyLines(strings.Split(body, "\n"), true)
+		d.r.take(body, true) // a direct message is always kept in place
 		d.taken.Add(1)
 		if d.r.dropAcks.Load() {
 			continue
@@ -228,10 +223,7 @@ func (d *directNet) acceptHandshake(br *bufio.Reader, bw *bufio.Writer) (string,
 		return "", errors.New("not the peer protocol")
 	}
 	writer, wNonce, rNonce := f[1], f[2], nonce()
-	if _, err := fmt.Fprintf(bw, "%s %s %s\n", d.r.id, rNonce, d.mac("replica", writer, d.r.id, wNonce, rNonce)); err != nil {
-		return "", err
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeLine(bw, d.r.id, rNonce, d.mac("replica", writer, d.r.id, wNonce, rNonce)); err != nil {
 		return "", err
 	}
 	line, err = readLine(br)
@@ -257,10 +249,7 @@ func (d *directNet) connect(p peer) (*peerConn, error) {
 	c.SetDeadline(time.Now().Add(peerHandshakeTimeout))
 	br, bw := bufio.NewReader(c), bufio.NewWriter(c)
 	wNonce := nonce()
-	if _, err := fmt.Fprintf(bw, "%s %s %s\n", peerProtocol, d.r.id, wNonce); err != nil {
-		return fail(err)
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeLine(bw, peerProtocol, d.r.id, wNonce); err != nil {
 		return fail(err)
 	}
 	line, err := readLine(br)
@@ -275,10 +264,7 @@ func (d *directNet) connect(p peer) (*peerConn, error) {
 	if !hmac.Equal([]byte(f[2]), []byte(d.mac("replica", d.r.id, p.id, wNonce, rNonce))) {
 		return fail(fmt.Errorf("replica %s at %s does not hold the peer secret", p.id, p.addr))
 	}
-	if _, err := fmt.Fprintf(bw, "%s\n", d.mac("writer", d.r.id, p.id, wNonce, rNonce)); err != nil {
-		return fail(err)
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeLine(bw, d.mac("writer", d.r.id, p.id, wNonce, rNonce)); err != nil {
 		return fail(err)
 	}
 	c.SetDeadline(time.Time{})
@@ -424,6 +410,12 @@ func readFrame(r *bufio.Reader) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// writeLine writes one handshake line, its fields apart by spaces.
+func writeLine(w *bufio.Writer, fields ...string) error {
+	w.WriteString(strings.Join(fields, " ") + "\n")
+	return w.Flush()
 }
 
 // readLine reads one handshake line (at most the reader's buffer).

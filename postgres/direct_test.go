@@ -32,6 +32,18 @@ func directReady(t *testing.T, a, b *Store) {
 	}
 }
 
+// waitUncached waits, up to 10 s after what happened, until s's cache no longer holds the
+// demo instance.
+func waitUncached(t *testing.T, s *Store, after string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); s.replica.cache.instance(crnA1) != nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache still holds the instance 10 s after %s", after)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // setLimit writes the demo instance's limit through s.
 func setLimit(t *testing.T, s *Store, limit int64) {
 	t.Helper()
@@ -147,12 +159,7 @@ func TestClosedWriterConnectionDropsTheCache(t *testing.T) {
 	a.replica.direct.mu.Lock()
 	a.replica.direct.conns[b.replica.id].c.Close()
 	a.replica.direct.mu.Unlock()
-	for deadline := time.Now().Add(10 * time.Second); b.replica.cache.instance(crnA1) != nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the cache still holds the instance 10 s after its writer's connection closed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUncached(t, b, "its writer's connection closed")
 }
 
 // The peer port serves only a process that proves it holds the replicas' secret, and
@@ -310,12 +317,7 @@ func TestVanishedWriterDropsTheCache(t *testing.T) {
 		t.Fatal("the read was not cached")
 	}
 	a.replica.holdRenewals.Store(true) // a's row ages; its connection to b stays open
-	for deadline := time.Now().Add(10 * time.Second); b.replica.cache.instance(crnA1) != nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the cache still holds the instance 10 s after its writer stopped renewing")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUncached(t, b, "its writer stopped renewing")
 	b.replica.direct.mu.Lock()
 	n := len(b.replica.direct.served)
 	b.replica.direct.mu.Unlock()

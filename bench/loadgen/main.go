@@ -298,18 +298,14 @@ func start(name string, argv []string, base, ready string, hdr http.Header) (*pr
 // replicaEnv is the environment added for the PostgreSQL replicas: their GOMAXPROCS, if
 // set, and --replica-env.
 func replicaEnv(o options) []string {
-	env := goMaxProcs(o)
+	var env []string
+	if o.gomaxprocs > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs))
+	}
 	if o.replicaEnv != "" {
 		env = append(env, strings.Split(o.replicaEnv, ",")...)
 	}
 	return env
-}
-
-func goMaxProcs(o options) []string {
-	if o.gomaxprocs > 0 {
-		return []string{fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs)}
-	}
-	return nil
 }
 
 // startEnv starts a server with env added to loadgen's environment.
@@ -858,9 +854,6 @@ func judgePostgres(rep *Report, conns []int) {
 		return
 	}
 	var peak float64
-	ratio := func(key string, one, two []*Result, f func(one, two *Result) float64) float64 {
-		return recordRatio(rep, key, one, two, f)
-	}
 	// The baseline ran once, before the rounds: each round's one replica against it.
 	repeat := func(r *Result, n int) []*Result {
 		rs := make([]*Result, n)
@@ -870,7 +863,7 @@ func judgePostgres(rep *Report, conns []int) {
 		return rs
 	}
 	if b, pg := find(rep, "baseline", "GET /v1/instance", 32), rounds(rep, "qrserver-pg", "GET /v1/instance", 32); b != nil && len(pg) > 0 {
-		r := ratio("qrserver-pg/baseline c=32", repeat(b, len(pg)), pg, throughput)
+		r := recordRatio(rep, "qrserver-pg/baseline c=32", repeat(b, len(pg)), pg, throughput)
 		rep.TargetsMet["PostgreSQL, one replica: GET /v1/instance >= 50% of baseline, c=32 (median round)"] = r >= 0.5
 	}
 	for _, c := range conns {
@@ -880,8 +873,8 @@ func judgePostgres(rep *Report, conns []int) {
 		pg, pg2 := rounds(rep, "qrserver-pg", "90/10 GET/PUT", c), rounds(rep, "qrserver-pg x2", "90/10 GET/PUT", c)
 		// The SQLite mix ran once, before the rounds: each round's one replica against it.
 		sqlite := repeat(find(rep, "qrserver", "90/10 GET/PUT", c), len(pg))
-		vsSQLite := ratio(fmt.Sprintf("pg mix/sqlite mix c=%d", c), sqlite, pg, throughput)
-		ratio(fmt.Sprintf("machine CPU per request, sqlite mix/pg mix c=%d", c), sqlite, pg, cpuRatio)
+		vsSQLite := recordRatio(rep, fmt.Sprintf("pg mix/sqlite mix c=%d", c), sqlite, pg, throughput)
+		recordRatio(rep, fmt.Sprintf("machine CPU per request, sqlite mix/pg mix c=%d", c), sqlite, pg, cpuRatio)
 		rep.TargetsMet[fmt.Sprintf("PostgreSQL, two replicas >= 90%% of one, 90/10 mix c=%d (median round)", c)] = mix >= 0.9
 		sound := true
 		for _, r := range append(append(slices.Clone(pg), pg2...), append(one, two...)...) {
