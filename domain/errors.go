@@ -20,6 +20,7 @@ const (
 	ETOOLARGE     = "too_large"          // the request body is too large
 	ENOTALLOWED   = "method_not_allowed" // the path exists, the method does not
 	ETOOMANY      = "too_many_requests"  // the caller must slow down (see RetryAfter)
+	EUNAVAILABLE  = "unavailable"        // the server cannot answer now (its database is down)
 	EINTERNAL     = "internal"           // the server failed
 )
 
@@ -74,15 +75,27 @@ func ErrorCode(err error) string {
 	if err == nil {
 		return ""
 	}
+	if errors.Is(err, ErrUnavailable) {
+		return EUNAVAILABLE
+	}
 	return EINTERNAL
 }
 
-// AsError returns err as an *Error; anything else becomes an internal error whose message
-// says nothing of the cause (that goes to the log, not to the caller).
+// ErrUnavailable is wrapped by a store's error when its database cannot be reached or is
+// going away (a restart): the request may succeed if tried again shortly.
+var ErrUnavailable = errors.New("the database cannot answer now")
+
+// AsError returns err as an *Error; anything else becomes an internal error, or an
+// unavailable one if it wraps ErrUnavailable, whose message says nothing of the cause
+// (that goes to the log, not to the caller).
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return &Error{Code: EUNAVAILABLE, Reason: "service_unavailable", RetryAfter: time.Second,
+			Message: "The server's database cannot answer now; try again shortly. The trace id identifies the failure in the server's log."}
 	}
 	return &Error{Code: EINTERNAL, Message: "The server failed to answer the request; the trace id identifies it in the server's log."}
 }

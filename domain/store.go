@@ -34,6 +34,12 @@ type Store interface {
 	// principal does not exist), as they are now: after a Load through any Store on the
 	// same database, it answers the loaded state.
 	Identity(ctx context.Context, principalID string) (*Principal, []Policy, error)
+	// ReadRequest reads at once what an API request needs before its handler runs: its
+	// caller, the instance and account it names, and the live fault rules (RequestQuery).
+	// Like every read, it reflects every write that returned before it was called, through
+	// any Store on the same database. An engine whose every read is a round trip to a
+	// server makes it one.
+	ReadRequest(ctx context.Context, q RequestQuery) (*RequestState, error)
 
 	// AppendAudit keeps audit events (each one JSON object, no newline) for listing, in
 	// one write, as the batch that id names: appending again a batch whose id is kept keeps
@@ -53,7 +59,7 @@ type Store interface {
 	// Faults lists every kept fault rule, oldest first, with its counts as they are now.
 	Faults(ctx context.Context) ([]FaultRule, error)
 	// LiveFaults lists the rules that may fire at now, oldest first, to match requests
-	// against: cheap (engines cache it), its counts not current. Once an AddFault,
+	// against: its counts need not be current. Once an AddFault,
 	// DeleteFault, ClearFaults, Load or spending TakeFault through any Store on the database
 	// has returned, it reflects that.
 	LiveFaults(ctx context.Context, now time.Time) ([]FaultRule, error)
@@ -80,6 +86,72 @@ type Store interface {
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// RequestQuery names what an API request reads before its handler runs. Each empty
+// field is not read.
+type RequestQuery struct {
+	PrincipalID string    // the caller, from a verified token
+	APIKey      string    // or the caller's API key
+	InstanceCRN string    // the instance the request names (its Service-CRN)
+	AccountID   string    // the account the request names (a path's {id})
+	Now         time.Time // the fault rules read are those live at Now
+}
+
+// RequestState is what ReadRequest read. A nil Principal, Instance or Account is one that
+// was not asked for or does not exist.
+type RequestState struct {
+	Principal        *Principal
+	Policies         []Policy
+	Instance         *Instance
+	Account          *Account
+	AccountInstances []Instance // the Account's, by CRN
+	Faults           []FaultRule
+}
+
+// ReadEach is ReadRequest as one read after the other, for an engine whose reads are cheap
+// (SQLite, in process).
+func ReadEach(ctx context.Context, s Store, q RequestQuery) (*RequestState, error) {
+	st := &RequestState{}
+	var err error
+	switch {
+	case q.PrincipalID != "":
+		st.Principal, st.Policies, err = s.Identity(ctx, q.PrincipalID)
+	case q.APIKey != "":
+		if st.Principal, err = s.PrincipalByAPIKey(ctx, q.APIKey); err == nil {
+			st.Principal, st.Policies, err = s.Identity(ctx, st.Principal.ID)
+		}
+	}
+	if err = absentIsNil(err); err != nil {
+		return nil, err
+	}
+	if q.InstanceCRN != "" {
+		if st.Instance, err = s.Instance(ctx, q.InstanceCRN); absentIsNil(err) != nil {
+			return nil, err
+		}
+	}
+	if q.AccountID != "" {
+		if st.Account, err = s.Account(ctx, q.AccountID); absentIsNil(err) != nil {
+			return nil, err
+		}
+		if st.Account != nil {
+			if st.AccountInstances, err = s.AccountInstances(ctx, q.AccountID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if st.Faults, err = s.LiveFaults(ctx, q.Now); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// absentIsNil is err, but nil for a read that found nothing.
+func absentIsNil(err error) error {
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
+	}
+	return err
 }
 
 // Change is a rule applied to an instance inside a store's transaction: it checks the

@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,7 +28,7 @@ func (s *Store) AppendAudit(ctx context.Context, id string, events [][]byte) err
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: keep audit events: %w", err)
+		return dbError("keep audit events", err)
 	}
 	return nil
 }
@@ -39,7 +38,7 @@ func (s *Store) PruneAudit(ctx context.Context, keep int) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM audit_batches
 		WHERE last_seq <= (SELECT last_seq FROM audit_batches ORDER BY id DESC LIMIT 1) - $1`, keep)
 	if err != nil {
-		return fmt.Errorf("postgres: prune audit events: %w", err)
+		return dbError("prune audit events", err)
 	}
 	return nil
 }
@@ -58,7 +57,7 @@ func (s *Store) AuditEvents(ctx context.Context, q domain.AuditQuery) (domain.Au
 		})
 	})
 	if err != nil && domain.ErrorCode(err) == domain.EINTERNAL {
-		err = fmt.Errorf("postgres: list audit events: %w", err)
+		err = dbError("list audit events", err)
 	}
 	return page, err
 }

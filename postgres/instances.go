@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,19 +11,15 @@ import (
 
 const instanceColumns = `crn, account_id, plan_id, backends, usage_allocation_seconds, instance_limit, qctrl_enabled, period_start, period_end, consumed_seconds`
 
-// versionedColumns are an instance's columns and its version (its count of updates).
-const versionedColumns = instanceColumns + `, version`
-
-// scanVersioned reads versionedColumns.
-func scanVersioned(row pgx.Row) (*domain.Instance, int64, error) {
+// scanInstance reads instanceColumns.
+func scanInstance(row pgx.Row) (*domain.Instance, error) {
 	var (
 		in           domain.Instance
 		pStart, pEnd *time.Time
-		version      int64
 	)
 	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &in.Backends, &in.UsageAllocationSeconds, &in.InstanceLimitSeconds,
-		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds, &version); err != nil {
-		return nil, 0, err
+		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds); err != nil {
+		return nil, err
 	}
 	if in.Backends == nil {
 		in.Backends = []string{}
@@ -32,25 +27,44 @@ func scanVersioned(row pgx.Row) (*domain.Instance, int64, error) {
 	if pStart != nil && pEnd != nil {
 		in.UsagePeriod = &domain.UsagePeriod{Start: pStart.UTC(), End: pEnd.UTC()}
 	}
-	return &in, version, nil
+	return &in, nil
 }
 
-// Instance returns the instance with the given CRN: from this replica's cache while the
-// cache protocol allows it, else as committed now.
+// queueInstance queues the read of one instance: *out is left nil if none has the CRN.
+func queueInstance(b *pgx.Batch, crn string, out **domain.Instance) {
+	b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE crn = $1`, crn).QueryRow(func(row pgx.Row) error {
+		in, err := scanInstance(row)
+		if noRows(err) {
+			return nil
+		}
+		*out = in
+		return err
+	})
+}
+
+// queueAccountInstances queues the read of an account's instances, by CRN.
+func queueAccountInstances(b *pgx.Batch, accountID string, out *[]domain.Instance) {
+	b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE account_id = $1 ORDER BY crn COLLATE "C"`, accountID).Query(func(rows pgx.Rows) error {
+		var err error
+		*out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Instance, error) {
+			in, err := scanInstance(r)
+			if err != nil {
+				return domain.Instance{}, err
+			}
+			return *in, nil
+		})
+		return err
+	})
+}
+
+// Instance returns the instance with the given CRN, as committed now.
 func (s *Store) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
-	if in := s.replica.cache.instance(crn); in != nil {
-		return in, nil
+	var in *domain.Instance
+	if err := s.read(ctx, "read instance", func(b *pgx.Batch) { queueInstance(b, crn, &in) }); err != nil {
+		return nil, err
 	}
-	gen, cacheable := s.replica.cache.generation()
-	in, version, err := scanVersioned(s.pool.QueryRow(ctx, `SELECT `+versionedColumns+` FROM instances WHERE crn = $1`, crn))
-	if noRows(err) {
+	if in == nil {
 		return nil, domain.InstanceNotFound(crn)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read instance: %w", err)
-	}
-	if cacheable {
-		s.replica.cache.fillInstance(gen, in, version)
 	}
 	return in, nil
 }
@@ -65,18 +79,9 @@ func (s *Store) UpdateInstance(ctx context.Context, crn string, change domain.Ch
 
 // AccountInstances returns the instances of an account, by CRN.
 func (s *Store) AccountInstances(ctx context.Context, accountID string) ([]domain.Instance, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+versionedColumns+` FROM instances WHERE account_id = $1 ORDER BY crn COLLATE "C"`, accountID)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read instances: %w", err)
-	}
-	defer rows.Close()
 	var out []domain.Instance
-	for rows.Next() {
-		in, _, err := scanVersioned(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: read instance: %w", err)
-		}
-		out = append(out, *in)
+	if err := s.read(ctx, "read instances", func(b *pgx.Batch) { queueAccountInstances(b, accountID, &out) }); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }

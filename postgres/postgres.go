@@ -1,8 +1,8 @@
 // Package postgres implements domain.Store on PostgreSQL with pgx v5 (pgxpool), with its
 // schema migrations embedded in the binary. Several qrserver replicas on one database
-// behave as one: every read-modify-write is one transaction holding the row's lock, and a
-// replica answers a read from its cache only under the protocol of cache.go, by which a
-// write answers only once no replica's cache holds what it changed.
+// behave as one because PostgreSQL is the only state: every request reads it, every
+// read-modify-write is one transaction holding the row's lock, and advisory locks order
+// what replicas must not do at once. No replica keeps a copy of what another can change.
 package postgres
 
 import (
@@ -10,13 +10,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"log/slog"
+	"net"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/qrapi/qrapi/domain"
@@ -35,9 +38,9 @@ const (
 
 // Store is a domain.Store on a PostgreSQL database.
 type Store struct {
-	pool    *pgxpool.Pool
-	replica *replica
-	writes  *groupcommit.Queue // instance writes, committed in groups (writer.go)
+	pool       *pgxpool.Pool
+	writes     *groupcommit.Queue // instance writes, committed in groups (writer.go)
+	roundTrips *roundTrips
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -54,33 +57,8 @@ const defaultMaxConns = 16
 
 // Open connects to the database named by dsn and brings its schema up to date. Replicas
 // starting at once take turns at the migrations (an advisory lock), and each applies
-// only what the others have not. Logs go to log (nil: discarded).
+// only what the others have not.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	return OpenWithLogger(ctx, dsn, nil)
-}
-
-// OpenWithLogger is Open with a logger for the cache protocol's warnings.
-func OpenWithLogger(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
-	return OpenWithOptions(ctx, dsn, Options{Log: log})
-}
-
-// Options are what Open leaves at their defaults.
-type Options struct {
-	// Log gets the cache protocol's warnings (nil: discarded).
-	Log *slog.Logger
-	// PeerAddr is the host:port at which this replica takes the other replicas' messages
-	// of instance writes (direct.go). They connect to it as given, with the port chosen if
-	// it is 0. "" is a loopback port of the system's choosing (replicas on one host);
-	// NoPeerAddr is none (writes notify this replica through the database).
-	PeerAddr string
-}
-
-// OpenWithOptions is Open with options.
-func OpenWithOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -88,81 +66,44 @@ func OpenWithOptions(ctx context.Context, dsn string, o Options) (*Store, error)
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
+	s := &Store{roundTrips: &roundTrips{}}
+	cfg.ConnConfig.Tracer = s.roundTrips
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool}
 	if err := s.migrate(ctx); err != nil {
-		pool.Close()
+		s.pool.Close()
 		return nil, err
 	}
-	secret, err := s.peerSecret(ctx)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	rctx, stop := context.WithCancel(context.Background())
-	s.replica = &replica{
-		id: newReplicaID(), dsn: dsn, pool: pool, log: log, stop: stop, done: make(chan struct{}),
-		acks: map[uint64]chan string{}, ackOut: make(chan string, 4096),
-		cache: &cache{instances: map[string]*versionedInstance{}, identities: map[string]*identity{}},
-	}
-	if s.replica.direct, err = listenDirect(s.replica, o.PeerAddr, secret); err != nil {
-		stop()
-		pool.Close()
-		return nil, err
-	}
-	go s.replica.run(rctx)
 	s.writes = groupcommit.Start(s.commitGroup)
 	return s, nil
 }
 
-// Close leaves the replicas (leave: while other replicas are live, this takes leaseGrace),
-// stops the cache protocol, and closes the pool.
+// Close answers the queued writes and closes the pool.
 func (s *Store) Close() error {
 	s.writes.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.replica.leave(ctx)
-	s.replica.stop()
-	<-s.replica.done
-	s.replica.direct.close()
-	s.pool.Exec(ctx, `DELETE FROM replicas WHERE id = $1`, s.replica.id)
 	s.pool.Close()
 	return nil
 }
 
-// commitAndInvalidate commits tx, which notified a change (seq, acks), applies it to this
-// replica's cache (local), and returns once every other replica's cache has too.
-func (s *Store) commitAndInvalidate(ctx context.Context, tx pgx.Tx, local func(), seq uint64, acks chan string) error {
-	wait, err := s.commitThenWait(ctx, tx, local, seq, acks)
-	if err != nil {
-		return err
-	}
-	return wait()
-}
+// RoundTrips counts the statements and batches this store has sent to PostgreSQL, each
+// one round trip once its statements are prepared: the server reports it as a metric.
+func (s *Store) RoundTrips() uint64 { return s.roundTrips.n.Load() }
 
-// commitThenWait commits tx and applies its change to this replica's cache (local); the
-// function it returns waits until every other replica's cache has applied it too.
-func (s *Store) commitThenWait(ctx context.Context, tx pgx.Tx, local func(), seq uint64, acks chan string) (func() error, error) {
-	if err := s.commitLocal(ctx, tx, local); err != nil {
-		s.replica.forget(seq)
-		return nil, err
-	}
-	return func() error { return s.replica.awaitAcks(ctx, seq, acks) }, nil
-}
+// roundTrips is the pgx tracer that counts them.
+type roundTrips struct{ n atomic.Uint64 }
 
-// commitLocal commits tx and applies its change to this replica's cache (local). If the
-// commit fails, its outcome is unknown, and the whole cache is dropped.
-func (s *Store) commitLocal(ctx context.Context, tx pgx.Tx, local func()) error {
-	if err := tx.Commit(ctx); err != nil {
-		s.replica.cache.lose()
-		return err
-	}
-	local()
-	return nil
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
 }
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -182,7 +123,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	sort.Strings(names)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: connect: %w", err)
+		return dbError("connect", err)
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockMigrate); err != nil {
@@ -225,6 +166,37 @@ func utc(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// dbError is a failed database call's error, saying what failed; it wraps
+// domain.ErrUnavailable too when the database could not be reached or is going away, so
+// that the caller meets a 503. nil stays nil.
+func dbError(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case unavailable(err):
+		return fmt.Errorf("postgres: %s: %w: %w", what, domain.ErrUnavailable, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// unavailable reports whether err is the database being out of reach rather than a
+// statement failing: no connection could be made, a connection broke, or the server is
+// shutting down, restarting or refusing connections for now.
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P01–57P05: shut down by an operator, crashed,
+		// not accepting connections yet, or an idle session ended.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	var (
+		connect *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connect) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 // noRows reports whether err is a read that found nothing.

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,41 +27,31 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 	if err != nil {
 		return false, err
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("postgres: begin: %w", err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeed); err != nil {
-		return false, fmt.Errorf("postgres: seed lock: %w", err)
-	}
-	if onlyIfEmpty {
-		var any bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts)`).Scan(&any); err != nil {
-			return false, fmt.Errorf("postgres: count accounts: %w", err)
+	loaded := false
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeed); err != nil {
+			return err
 		}
-		if any {
-			return false, nil
+		if onlyIfEmpty {
+			var any bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts)`).Scan(&any); err != nil || any {
+				return err
+			}
 		}
-	}
-	if err := insertState(ctx, tx, st); err != nil {
-		return false, fmt.Errorf("postgres: load seed: %w", err)
-	}
-	seq, acks, err := s.replica.notify(ctx, tx, []string{lineDropAll})
+		loaded = true
+		return insertState(ctx, tx, st)
+	})
 	if err != nil {
-		return false, fmt.Errorf("postgres: notify: %w", err)
+		return false, dbError("load seed", err)
 	}
-	if err := s.commitAndInvalidate(ctx, tx, func() { s.replica.cache.invalidate("") }, seq, acks); err != nil {
-		return false, fmt.Errorf("postgres: commit seed: %w", err)
-	}
-	return true, nil
+	return loaded, nil
 }
 
 func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {
 	b := &pgx.Batch{}
 	// Deleting accounts cascades to plans, instances, principals, keys and policies.
 	b.Queue(`DELETE FROM accounts`)
-	b.Queue(`DELETE FROM fault_rules`) // a reset removes them; lineDropAll drops the cached copies
+	b.Queue(`DELETE FROM fault_rules`) // a reset removes them
 	for _, a := range st.Accounts {
 		b.Queue(`INSERT INTO accounts (id, configured) VALUES ($1, $2)`, a.ID, a.Configured)
 		for i, p := range a.Plans {

@@ -1,9 +1,6 @@
 package postgres
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // Setting returns the value kept under name, keeping create's result first if there is
 // none. Replicas starting at once may each create one; the first insert wins and every
@@ -15,16 +12,16 @@ func (s *Store) Setting(ctx context.Context, name string, create func() ([]byte,
 		return value, nil
 	}
 	if !noRows(err) {
-		return nil, fmt.Errorf("postgres: read setting %s: %w", name, err)
+		return nil, dbError("read setting "+name, err)
 	}
 	if value, err = create(); err != nil {
 		return nil, err
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
-		return nil, fmt.Errorf("postgres: keep setting %s: %w", name, err)
+		return nil, dbError("keep setting "+name, err)
 	}
 	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&value); err != nil {
-		return nil, fmt.Errorf("postgres: read setting %s: %w", name, err)
+		return nil, dbError("read setting "+name, err)
 	}
 	return value, nil
 }

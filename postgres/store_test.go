@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/qrapi/qrapi/internal/storetest"
 	"github.com/qrapi/qrapi/postgres"
 	"github.com/qrapi/qrapi/postgres/pgtest"
+	"github.com/qrapi/qrapi/seed"
 )
 
 // The conformance suite on PostgreSQL, each test on a database of its own.
@@ -103,5 +105,95 @@ func TestAuditBatchesUseLZ4(t *testing.T) {
 	}
 	if method != want {
 		t.Fatalf("an audit batch is stored with compression %q, want %q", method, want)
+	}
+}
+
+// A database that the replicas' cache protocol used (migrations up to 0009 of that code)
+// loses its state on the next open: the replicas table, the instances' versions, their
+// sequence and the port's secret.
+func TestMigrationDropsTheCacheProtocolsState(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The protocol's state, as its migrations left it, at schema version 9.
+	if _, err := conn.Exec(ctx, `CREATE TABLE replicas (id text PRIMARY KEY, seen timestamptz NOT NULL, fenced boolean NOT NULL DEFAULT false, fenced_at timestamptz, peer_addr text);
+		CREATE SEQUENCE instance_version;
+		ALTER TABLE instances ADD COLUMN version bigint NOT NULL DEFAULT nextval('instance_version');
+		INSERT INTO settings (name, value) VALUES ('peer_secret', 'x');
+		DELETE FROM schema_migrations WHERE version > 9`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = postgres.Open(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var left []string
+	if err := conn.QueryRow(ctx, `SELECT array(
+		SELECT relname::text FROM pg_class WHERE relname IN ('replicas', 'instance_version')
+		UNION ALL SELECT 'instances.' || column_name::text FROM information_schema.columns WHERE table_name = 'instances' AND column_name = 'version'
+		UNION ALL SELECT 'settings.' || name FROM settings WHERE name = 'peer_secret')`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Fatalf("left after the migration: %v", left)
+	}
+}
+
+// What a call reads with its caller (its principal and policies, the instance or account
+// it names, and the fault rules) is one round trip, once the pool's connection has
+// prepared the statements; so is a read of one thing.
+func TestReadRequestIsOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	s, err := postgres.Open(ctx, dsn+"?pool_max_conns=1") // one connection: its statements stay prepared
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Load(ctx, seed.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		acct = "8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b"
+		crn  = "crn:v1:bluemix:public:quantum-computing:us-east:a/8a3c1f7e2b4d4e6f9a0b1c2d3e4f5a6b:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f::"
+	)
+	if err := s.AddFault(ctx, &domain.FaultRule{ID: "r1", Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []domain.RequestQuery{
+		{PrincipalID: "IBMid-demo-admin", InstanceCRN: crn},
+		{APIKey: "qrdemo-reader-key-0123456789abcdefghijklmno", AccountID: acct},
+		{PrincipalID: "IBMid-nobody", InstanceCRN: crn + "x"},
+	} {
+		q.Now = time.Now()
+		for i := range 3 {
+			before := s.RoundTrips()
+			st, err := s.ReadRequest(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := s.RoundTrips() - before; i > 0 && n != 1 {
+				t.Errorf("ReadRequest(%+v) took %d round trips, want 1", q, n)
+			}
+			if q.PrincipalID == "IBMid-nobody" {
+				if st.Principal != nil || st.Instance != nil {
+					t.Fatalf("read a principal or an instance that does not exist: %+v", st)
+				}
+				continue
+			}
+			if st.Principal == nil || len(st.Policies) == 0 || len(st.Faults) != 1 || (q.InstanceCRN != "") != (st.Instance != nil) ||
+				(q.AccountID != "") != (st.Account != nil && len(st.AccountInstances) > 0) {
+				t.Fatalf("ReadRequest(%+v) = %+v", q, st)
+			}
+		}
 	}
 }

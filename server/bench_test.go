@@ -18,7 +18,7 @@ import (
 func benchServer(b *testing.B, path string) (*server.Server, string) {
 	b.Helper()
 	ctx := context.Background()
-	st, err := engine.Open(ctx, path, nil)
+	st, err := engine.Open(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}

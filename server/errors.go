@@ -25,6 +25,7 @@ var statusOf = map[string]int{
 	domain.ECONFLICT:     http.StatusConflict,
 	domain.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	domain.ETOOMANY:      http.StatusTooManyRequests,
+	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	domain.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -123,7 +124,7 @@ func (s *Server) writeError(c echo.Context, err error) {
 	injected, isInjected := injectedStatus(err)
 	if isInjected {
 		status = injected
-	} else if status == http.StatusInternalServerError {
+	} else if status >= http.StatusInternalServerError {
 		s.log.ErrorContext(c.Request().Context(), "request failed", slog.String("trace", rs.trace), slog.String("error", err.Error()))
 	}
 	if status == http.StatusMethodNotAllowed {

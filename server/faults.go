@@ -35,9 +35,14 @@ func (s *Server) injectFault(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx := c.Request().Context()
 		now := s.now()
-		rules, err := s.store.LiveFaults(ctx, now)
-		if err != nil {
-			return err
+		var rules []domain.FaultRule
+		if rs.read != nil {
+			rules = rs.read.Faults // read with the caller
+		} else {
+			var err error
+			if rules, err = s.store.LiveFaults(ctx, now); err != nil {
+				return err
+			}
 		}
 		if len(rules) == 0 {
 			return next(c)

@@ -17,9 +17,13 @@ type handlers struct{ s *Server }
 
 var _ gen.StrictServerInterface = handlers{}
 
+// instance is the instance the request names, as authentication read it with the caller.
 func (h handlers) instance(ctx context.Context) (*domain.Instance, error) {
-	in, err := h.s.store.Instance(ctx, stateFrom(ctx).resource.InstanceCRN)
-	return in, naming(err, "header", serviceCRNName)
+	rs := stateFrom(ctx)
+	if in := rs.read.Instance; in != nil && in.CRN == rs.resource.InstanceCRN {
+		return in, nil
+	}
+	return nil, naming(domain.InstanceNotFound(rs.resource.InstanceCRN), "header", serviceCRNName)
 }
 
 // GetInstance answers get_instance.
@@ -110,18 +114,11 @@ func (h handlers) GetUsage(ctx context.Context, _ gen.GetUsageRequestObject) (ge
 
 // GetAccount answers get_account.
 func (h handlers) GetAccount(ctx context.Context, req gen.GetAccountRequestObject) (gen.GetAccountResponseObject, error) {
-	acct, err := h.s.store.Account(ctx, req.Id)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
+	read := stateFrom(ctx).read // read with the caller
+	if read.Account == nil || read.Account.ID != req.Id {
 		return nil, accountNotFound(req.Id) // the same answer as a denial
 	}
-	if err != nil {
-		return nil, err
-	}
-	instances, err := h.s.store.AccountInstances(ctx, req.Id)
-	if err != nil {
-		return nil, err
-	}
-	plans := domain.AccountConfiguration(*acct, instances, h.s.ttlDefaults)
+	plans := domain.AccountConfiguration(*read.Account, read.AccountInstances, h.s.ttlDefaults)
 	out := gen.AccountConfiguration{Plans: make([]gen.AccountPlan, 0, len(plans))}
 	for _, p := range plans {
 		if req.Params.PlanId != nil && p.PlanID != *req.Params.PlanId {

@@ -102,6 +102,14 @@ func (f *failingStore) PrincipalByAPIKey(ctx context.Context, key string) (*doma
 	return f.Store.PrincipalByAPIKey(ctx, key)
 }
 
+// ReadRequest reads identities and instances together: it fails under either flag.
+func (f *failingStore) ReadRequest(ctx context.Context, q domain.RequestQuery) (*domain.RequestState, error) {
+	if f.fail.Load() || f.failIdentity.Load() {
+		return nil, errDisk
+	}
+	return f.Store.ReadRequest(ctx, q)
+}
+
 func (f *failingStore) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
 	if f.fail.Load() {
 		return nil, errDisk

@@ -61,15 +61,23 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 	if rs != nil && rs.authed {
 		return rs.authErr
 	}
-	err := s.authenticateCaller(ctx, rs, h)
+	err := s.authenticateCaller(ctx, rs, h, requestQuery(in.RequestValidationInput))
 	if rs != nil {
 		rs.authed, rs.authErr = true, err
 	}
 	return err
 }
 
-// authenticateCaller checks the Authorization header of an API call.
-func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string) error {
+// requestQuery names what an API call reads with its caller (domain.Store's
+// ReadRequest): the instance of its Service-CRN, the account of its {id}.
+func requestQuery(in *openapi3filter.RequestValidationInput) domain.RequestQuery {
+	return domain.RequestQuery{InstanceCRN: in.Request.Header.Get(headerServiceCRN), AccountID: in.PathParams["id"]}
+}
+
+// authenticateCaller checks the Authorization header of an API call and reads, in the same
+// read of the store, the caller's principal and policies with what q names, for the steps
+// after it and the handler.
+func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string, q domain.RequestQuery) error {
 	if h == "" {
 		return unauthorized(msgCredentialRequired)
 	}
@@ -78,18 +86,28 @@ func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string)
 	if !ok || cred == "" {
 		return unauthorized("The Authorization header must be Bearer <IAM access token> or apikey <API key>.")
 	}
+	q.Now = s.now()
 	var (
-		id         *identity
+		st         *domain.RequestState
 		err        error
 		credential string
 	)
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
 		credential = credentialToken
-		id, err = s.identityOf(ctx, cred)
+		var claims *tokenClaims
+		if claims, err = s.verifiedToken(cred); err == nil {
+			q.PrincipalID = claims.Subject
+			if st, err = s.store.ReadRequest(ctx, q); err == nil && st.Principal == nil {
+				err = unauthorized("The IAM access token names an identity that no longer exists.")
+			}
+		}
 	case strings.EqualFold(scheme, "apikey"):
 		credential = credentialAPIKey
-		id, err = s.identityOfAPIKey(ctx, rs, cred)
+		q.APIKey = cred
+		if st, err = s.lookUpAPIKey(ctx, rs, q); domain.ErrorCode(err) == domain.ENOTFOUND {
+			err = unauthorized("The API key in the Authorization header is not valid.")
+		}
 	default:
 		return unauthorized("The Authorization header must be Bearer <IAM access token> or apikey <API key>.")
 	}
@@ -99,12 +117,12 @@ func (s *Server) authenticateCaller(ctx context.Context, rs *reqState, h string)
 	if err != nil {
 		var de *domain.Error
 		if !errors.As(err, &de) {
-			return &storeFailure{err} // the caller's credential may be fine: a 500, not a 401
+			return &storeFailure{err} // the caller's credential may be fine: a 500 or 503, not a 401
 		}
 		return err
 	}
 	if rs != nil {
-		rs.principal, rs.policies = id.principal, id.policies
+		rs.principal, rs.policies, rs.read = st.Principal, st.Policies, st
 	}
 	return nil
 }
@@ -126,37 +144,11 @@ const (
 	credentialAPIKey = "apikey"
 )
 
-// identityOfAPIKey looks an API key up as /identity/token does, and reads its principal's
-// policies: the same access as a token of that key would give.
-// Failed keys count against the caller's address (keyGuard).
-func (s *Server) identityOfAPIKey(ctx context.Context, rs *reqState, key string) (*identity, error) {
-	p, err := s.lookUpAPIKey(ctx, rs, key)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		return nil, unauthorized("The API key in the Authorization header is not valid.")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.identityByID(ctx, p.ID, "The API key names an identity that no longer exists.")
-}
-
-// identityByID reads a principal and its policies as they are now; a principal that no
-// longer exists (a reset removed it) is a 401 that says gone.
-func (s *Server) identityByID(ctx context.Context, principalID, gone string) (*identity, error) {
-	p, policies, err := s.store.Identity(ctx, principalID)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		return nil, unauthorized(gone)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &identity{principal: p, policies: policies}, nil
-}
-
-// lookUpAPIKey finds an API key's principal, unless the caller's address has failed too
-// many keys of late: then it is a 429 that says when to try again, the same whether or
-// not this key is right. A key not found counts as a failure of that address.
-func (s *Server) lookUpAPIKey(ctx context.Context, rs *reqState, key string) (*domain.Principal, error) {
+// lookUpAPIKey reads what q names (its APIKey set) with the key's principal, unless the
+// caller's address has failed too many keys of late: then it is a 429 that says when to
+// try again, the same whether or not this key is right. A key that no principal owns is
+// APIKeyNotFound, and counts as a failure of that address.
+func (s *Server) lookUpAPIKey(ctx context.Context, rs *reqState, q domain.RequestQuery) (*domain.RequestState, error) {
 	var addr string
 	if rs != nil {
 		addr = rs.remote
@@ -166,41 +158,30 @@ func (s *Server) lookUpAPIKey(ctx context.Context, rs *reqState, key string) (*d
 		return nil, domain.Errorf(domain.ETOOMANY, "Too many failed API key attempts from this address; try again in %d s.", retryAfterSeconds(d)).
 			WithReason(reasonTooManyKeyFailures).WithRetryAfter(d)
 	}
-	p, err := s.store.PrincipalByAPIKey(ctx, key)
-	if domain.ErrorCode(err) == domain.ENOTFOUND && s.keyGuard.failed(addr, now) {
-		s.log.WarnContext(ctx, "API key attempts limited: too many failed", slog.String("remote", addr))
+	st, err := s.store.ReadRequest(ctx, q)
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	if st.Principal == nil {
+		if s.keyGuard.failed(addr, now) {
+			s.log.WarnContext(ctx, "API key attempts limited: too many failed", slog.String("remote", addr))
+		}
+		return nil, domain.APIKeyNotFound()
+	}
+	return st, nil
 }
 
 // reasonTooManyKeyFailures is the code of the 429 that keyGuard answers, in the API's
 // error container and as IAM's errorCode (IAM publishes no code of its own for it).
 const reasonTooManyKeyFailures = "too_many_failed_api_keys"
 
-// identity is a verified token's principal and policies.
-type identity struct {
-	principal *domain.Principal
-	policies  []domain.Policy
-}
-
 // verifiedCacheSize bounds the memory the cache of verified tokens takes.
 const verifiedCacheSize = 4096
 
-// identityOf verifies a token and reads its principal and policies from the store. What
-// the process keeps is only the outcome of checking a token's signature, a pure function
-// of the token and the key: the principal and policies are the store's, so a reset through
-// any replica holds on this one from the next request.
-func (s *Server) identityOf(ctx context.Context, token string) (*identity, error) {
-	claims, err := s.verifiedToken(token)
-	if err != nil {
-		return nil, err
-	}
-	return s.identityByID(ctx, claims.Subject, "The IAM access token names an identity that no longer exists.")
-}
-
 // verifiedToken returns a token's claims, checking its signature once per token: the
-// signature check was most of the cost of authentication. The expiry is checked on every
-// call.
+// signature check was most of the cost of authentication. What the process keeps is only
+// that outcome, a pure function of the token and the kept key; the principal and its
+// policies are read from the store on every call. The expiry is checked on every call.
 func (s *Server) verifiedToken(token string) (*tokenClaims, error) {
 	s.idMu.RLock()
 	claims, ok := s.verified[token]

@@ -33,6 +33,20 @@ func newMetrics() *metrics {
 	return m
 }
 
+// roundTripCounter is a store that counts its round trips to its database server
+// (postgres.Store).
+type roundTripCounter interface{ RoundTrips() uint64 }
+
+// measureStore adds the store's round trips to the metrics, if it counts them.
+func (m *metrics) measureStore(store any) {
+	if rt, ok := store.(roundTripCounter); ok {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "qrserver_store_round_trips_total",
+			Help: "Statements and batches of statements sent to the database server, each one round trip once prepared: the requests' reads, the writes and the audit batches.",
+		}, func() float64 { return float64(rt.RoundTrips()) }))
+	}
+}
+
 // statusLabels are the status codes as label values, made once.
 var statusLabels = func() (l [600]string) {
 	for i := range l {

@@ -41,6 +41,7 @@ type reqState struct {
 	principal  *domain.Principal
 	credential string // the kind of credential the caller sent: token or apikey
 	policies   []domain.Policy
+	read       *domain.RequestState // what authentication read with the caller, for the steps after it
 	resource   domain.Resource
 	apiVersion string
 	errCode    string // the error container's code, if the answer was an error

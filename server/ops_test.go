@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/server"
@@ -48,12 +50,12 @@ func TestOperationsEndpoints(t *testing.T) {
 // brokenStore returns an instance the document does not allow (an empty backend name).
 type brokenStore struct{ domain.Store }
 
-func (b brokenStore) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
-	in, err := b.Store.Instance(ctx, crn)
-	if in != nil {
-		in.Backends = append(in.Backends, "")
+func (b brokenStore) ReadRequest(ctx context.Context, q domain.RequestQuery) (*domain.RequestState, error) {
+	st, err := b.Store.ReadRequest(ctx, q)
+	if err == nil && st.Instance != nil {
+		st.Instance.Backends = append(st.Instance.Backends, "")
 	}
-	return in, err
+	return st, err
 }
 
 func TestAnAnswerThatBreaksTheDocumentIsA500(t *testing.T) {
@@ -87,7 +89,13 @@ func TestPanicIsA500(t *testing.T) {
 
 type panickyStore struct{ domain.Store }
 
-func (panickyStore) Instance(context.Context, string) (*domain.Instance, error) { panic("boom") }
+// ReadRequest panics on a call's read (one that names an instance), not on a token's.
+func (p panickyStore) ReadRequest(ctx context.Context, q domain.RequestQuery) (*domain.RequestState, error) {
+	if q.InstanceCRN != "" {
+		panic("boom")
+	}
+	return p.Store.ReadRequest(ctx, q)
+}
 
 // Every answer, error or not, from any endpoint, carries X-Global-Transaction-Id (IBM
 // Cloud's name, read by IBM's SDK cores) equal to the trace in X-Correlation-ID.
@@ -178,5 +186,98 @@ func TestServedDocumentPointsAtThisServer(t *testing.T) {
 	resp, b := h.do("GET", "/openapi.yaml", "", nil, "")
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "url: https://qr.example.com/api") {
 		t.Fatalf("openapi.yaml: %d %.300s", resp.StatusCode, b)
+	}
+}
+
+// readCountingStore counts the store's reads.
+type readCountingStore struct {
+	domain.Store
+	mu    sync.Mutex
+	reads []string
+}
+
+func (s *readCountingStore) count(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads = append(s.reads, name)
+}
+
+func (s *readCountingStore) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reads
+	s.reads = nil
+	return r
+}
+
+func (s *readCountingStore) ReadRequest(ctx context.Context, q domain.RequestQuery) (*domain.RequestState, error) {
+	s.count("ReadRequest")
+	return s.Store.ReadRequest(ctx, q)
+}
+func (s *readCountingStore) Instance(ctx context.Context, crn string) (*domain.Instance, error) {
+	s.count("Instance")
+	return s.Store.Instance(ctx, crn)
+}
+func (s *readCountingStore) Identity(ctx context.Context, id string) (*domain.Principal, []domain.Policy, error) {
+	s.count("Identity")
+	return s.Store.Identity(ctx, id)
+}
+func (s *readCountingStore) PrincipalByAPIKey(ctx context.Context, key string) (*domain.Principal, error) {
+	s.count("PrincipalByAPIKey")
+	return s.Store.PrincipalByAPIKey(ctx, key)
+}
+func (s *readCountingStore) Account(ctx context.Context, id string) (*domain.Account, error) {
+	s.count("Account")
+	return s.Store.Account(ctx, id)
+}
+func (s *readCountingStore) AccountInstances(ctx context.Context, id string) ([]domain.Instance, error) {
+	s.count("AccountInstances")
+	return s.Store.AccountInstances(ctx, id)
+}
+func (s *readCountingStore) LiveFaults(ctx context.Context, now time.Time) ([]domain.FaultRule, error) {
+	s.count("LiveFaults")
+	return s.Store.LiveFaults(ctx, now)
+}
+func (s *readCountingStore) Faults(ctx context.Context) ([]domain.FaultRule, error) {
+	s.count("Faults")
+	return s.Store.Faults(ctx)
+}
+
+// A call that changes nothing reads the store once, with its caller: the principal, its
+// policies, the instance or account it names and the live fault rules come in one read
+// (on PostgreSQL, one round trip: postgres.TestReadRequestIsOneRoundTrip), by token or by
+// API key, answered or refused.
+func TestACallReadsTheStoreOnce(t *testing.T) {
+	counting := &readCountingStore{}
+	h := newHarness(t, func(c *server.Config) { counting.Store = c.Store; c.Store = counting })
+	admin, reader := h.token(keyAdmin), h.token(keyReader)
+	// A rule that matches nothing here, so that the fault step has a rule to look at.
+	if resp, b := h.do("POST", "/control/v1/faults", testAdminToken, map[string]string{"Content-Type": "application/json"}, `{"operation": "get_usage", "principal": "nobody", "status": 500}`); resp.StatusCode != 201 {
+		t.Fatalf("add fault: %d %s", resp.StatusCode, b)
+	}
+	for _, c := range []struct {
+		path, auth, crn string
+		status          int
+	}{
+		{"/api/v1/instance", "Bearer " + admin, crnA1, 200},
+		{"/api/v1/instances/configuration", "Bearer " + admin, crnA1, 200},
+		{"/api/v1/instances/usage", "apikey " + keyAdmin, crnA1, 200},
+		{"/api/v1/accounts/" + acctDemo, "Bearer " + admin, "", 200},
+		{"/api/v1/instance", "Bearer " + admin, crnAMiss, 404},
+		{"/api/v1/instances/usage", "Bearer " + reader, crnB1, 403},
+		{"/api/v1/accounts/" + acctOther, "apikey " + keyReader, "", 404},
+	} {
+		counting.take()
+		hdr := map[string]string{"Authorization": c.auth}
+		if c.crn != "" {
+			hdr["Service-CRN"] = c.crn
+		}
+		resp, b := h.do("GET", c.path, "", hdr, "")
+		if resp.StatusCode != c.status {
+			t.Fatalf("GET %s: %d %s, want %d", c.path, resp.StatusCode, b, c.status)
+		}
+		if reads := counting.take(); len(reads) != 1 || reads[0] != "ReadRequest" {
+			t.Errorf("GET %s (%s) read the store %d times: %v, want once (ReadRequest)", c.path, strings.Fields(c.auth)[0], len(reads), reads)
+		}
 	}
 }

@@ -99,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, seed: cfg.Seed, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
 		metrics: newMetrics(), verified: map[string]*tokenClaims{},
 	}
+	s.metrics.measureStore(cfg.Store)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -72,13 +72,14 @@ func (s *Server) token(c echo.Context) error {
 	if key == "" {
 		return s.iamFail(c, http.StatusBadRequest, "BXNIM0109E", "Property missing or empty. Property name: 'apikey'.")
 	}
-	p, err := s.lookUpAPIKey(r.Context(), stateOf(c), key)
+	st, err := s.lookUpAPIKey(r.Context(), stateOf(c), domain.RequestQuery{APIKey: key, Now: s.now()})
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return s.iamFail(c, http.StatusBadRequest, "BXNIM0415E", "Provided API key could not be found.")
 	}
 	if err != nil {
 		return err
 	}
+	p := st.Principal
 	stateOf(c).principal = p
 	now := s.now()
 	tok, exp, err := s.issueToken(p, now)

@@ -85,3 +85,9 @@ func (s *Store) Identity(ctx context.Context, id string) (*domain.Principal, []d
 
 // identityCacheSize bounds the memory the identity cache takes.
 const identityCacheSize = 4096
+
+// ReadRequest reads a request's state one read after the other: each is in process, and
+// mostly from the caches.
+func (s *Store) ReadRequest(ctx context.Context, q domain.RequestQuery) (*domain.RequestState, error) {
+	return domain.ReadEach(ctx, s, q)
+}

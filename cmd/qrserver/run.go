@@ -18,7 +18,6 @@ import (
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/internal/engine"
-	"github.com/qrapi/qrapi/postgres"
 	"github.com/qrapi/qrapi/seed"
 	"github.com/qrapi/qrapi/server"
 )
@@ -43,7 +42,6 @@ func exitCode(err error) int {
 type options struct {
 	addr              string
 	db                string
-	peerAddr          string
 	seedFile          string
 	auditLog          string
 	logFormat         string
@@ -77,7 +75,6 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	}
 	str(&o.addr, "addr", "QRSERVER_ADDR", "127.0.0.1:8080", "listen address")
 	str(&o.db, "db", "QRSERVER_DB", "./data/qrserver.db", "database: a SQLite file, :memory: for a throwaway one, or a postgres:// URL, which several replicas may share")
-	str(&o.peerAddr, "peer-addr", "QRSERVER_PEER_ADDR", "", "on PostgreSQL: host:port where this replica takes the other replicas' messages of instance writes; they connect to it as written, so on several hosts give an address they reach (default: a loopback port; "+postgres.NoPeerAddr+": none, and writes notify it through the database)")
 	str(&o.seedFile, "seed", "QRSERVER_SEED", "", "YAML seed loaded into an empty database (and by the control API's reset)")
 	str(&o.auditLog, "audit-log", "QRSERVER_AUDIT_LOG", "", "file that audit events are appended to as JSON lines; - for stdout")
 	str(&o.logFormat, "log-format", "QRSERVER_LOG_FORMAT", "text", "log format: text or json")
@@ -223,7 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	store, err := engine.OpenWith(ctx, o.db, engine.Options{Log: log, PeerAddr: o.peerAddr})
+	store, err := engine.Open(ctx, o.db)
 	if err != nil {
 		return fmt.Errorf("open the %s database: %w", engine.Name(o.db), err)
 	}

@@ -6,7 +6,6 @@ package engine
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -24,24 +23,10 @@ func Name(db string) string {
 	return "sqlite"
 }
 
-// Open opens the store db names, creating a SQLite file's directory if needed. log (nil:
-// discarded) gets the engine's own warnings.
-func Open(ctx context.Context, db string, log *slog.Logger) (domain.Store, error) {
-	return OpenWith(ctx, db, Options{Log: log})
-}
-
-// Options are what Open leaves at their defaults.
-type Options struct {
-	Log *slog.Logger // the engine's own warnings (nil: discarded)
-	// PeerAddr, on PostgreSQL, is where this replica takes the others' messages of
-	// instance writes (postgres.Options); SQLite has no replicas.
-	PeerAddr string
-}
-
-// OpenWith is Open with options.
-func OpenWith(ctx context.Context, db string, o Options) (domain.Store, error) {
+// Open opens the store db names, creating a SQLite file's directory if needed.
+func Open(ctx context.Context, db string) (domain.Store, error) {
 	if postgres.IsDSN(db) {
-		return postgres.OpenWithOptions(ctx, db, postgres.Options{Log: o.Log, PeerAddr: o.PeerAddr})
+		return postgres.Open(ctx, db)
 	}
 	if db != sqlite.Memory {
 		if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {

@@ -44,7 +44,7 @@ func MemoryOr(t testing.TB) string {
 // Open opens a new, empty store of this run's engine, closed when the test ends.
 func Open(t testing.TB) domain.Store {
 	t.Helper()
-	s, err := engine.Open(context.Background(), MemoryOr(t), nil)
+	s, err := engine.Open(context.Background(), MemoryOr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
