@@ -84,6 +84,8 @@ func startQrserver(t *testing.T, args ...string) *child {
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		defer io.Copy(io.Discard, stderr) // a line past 1 MiB stops the scanner, not the child
 		for sc.Scan() {
 			c.logs.WriteLine(sc.Text())
 			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {

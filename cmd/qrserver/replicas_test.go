@@ -36,13 +36,20 @@ var httpc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{M
 // control API.
 func startReplicas(t *testing.T, db string, n int) []*child {
 	t.Helper()
+	return startReplicasSeeded(t, db, n, demoSeedFile)
+}
+
+// startReplicasSeeded starts n replicas at once on one database, with the seed file
+// seedFile and the control API.
+func startReplicasSeeded(t *testing.T, db string, n int, seedFile string) []*child {
+	t.Helper()
 	out := make([]*child, n)
 	var wg sync.WaitGroup
 	for i := range out {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = startQrserver(t, "--db", db, "--seed", demoSeedFile, "--admin-token", replicaAdminToken)
+			out[i] = startQrserver(t, "--db", db, "--seed", seedFile, "--admin-token", replicaAdminToken)
 		}()
 	}
 	wg.Wait()

@@ -188,6 +188,9 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 
 // run is the whole program: it serves until ctx is cancelled, then shuts down gracefully.
 // ready, if not nil, receives the listening address once the server accepts connections.
+// maxLoggedCRNs is how many of the seed's CRNs the start-up log lists.
+const maxLoggedCRNs = 10
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
 	o, err := parseFlags(args, getenv, stderr)
 	if err != nil {
@@ -276,11 +279,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base := "http://" + ln.Addr().String()
 	log.Info("serving", "api", base+"/api", "token", base+"/identity/token", "docs", base+"/docs/", "control_api", o.adminToken != "")
 	if sd != nil {
+		// The first few CRNs, to copy from: a seed of thousands would make one huge line.
 		var crns []string
-		for _, in := range sd.Instances {
+		for _, in := range sd.Instances[:min(len(sd.Instances), maxLoggedCRNs)] {
 			crns = append(crns, in.CRN)
 		}
-		log.Info("seeded instances", "crns", strings.Join(crns, " "))
+		log.Info("seeded instances", "count", len(sd.Instances), "crns", strings.Join(crns, " "))
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
