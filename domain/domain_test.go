@@ -160,11 +160,53 @@ func TestAccountConfiguration(t *testing.T) {
 	}
 }
 
-func TestUsagePeriodNext(t *testing.T) {
-	p := UsagePeriod{Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
-	n := p.Next()
-	if !n.Start.Equal(p.End) || n.End.Sub(n.Start) != p.End.Sub(p.Start) {
-		t.Fatalf("%+v", n)
+func TestUsagePeriodNextAndCurrent(t *testing.T) {
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	month := UsagePeriod{Start: day(2026, 11, 1), End: day(2026, 12, 1)}
+	days30 := UsagePeriod{Start: day(2026, 11, 5), End: day(2026, 12, 5)} // 30 days, not a calendar month
+	for _, c := range []struct {
+		name string
+		got  UsagePeriod
+		want UsagePeriod
+	}{
+		{"a month's next is the next calendar month", month.Next(), UsagePeriod{day(2026, 12, 1), day(2027, 1, 1)}},
+		{"December's next is January", UsagePeriod{day(2026, 12, 1), day(2027, 1, 1)}.Next(), UsagePeriod{day(2027, 1, 1), day(2027, 2, 1)}},
+		{"January's next is February (28 days)", UsagePeriod{day(2027, 1, 1), day(2027, 2, 1)}.Next(), UsagePeriod{day(2027, 2, 1), day(2027, 3, 1)}},
+		{"another period's next has its length", days30.Next(), UsagePeriod{day(2026, 12, 5), day(2027, 1, 4)}},
+		{"current before the end is the period", month.Current(day(2026, 11, 30)), month},
+		{"current at the end is the next", month.Current(day(2026, 12, 1)), UsagePeriod{day(2026, 12, 1), day(2027, 1, 1)}},
+		{"current months later, across a year", month.Current(day(2027, 3, 15).Add(5 * time.Hour)), UsagePeriod{day(2027, 3, 1), day(2027, 4, 1)}},
+		{"current several periods later", days30.Current(day(2027, 2, 10)), UsagePeriod{day(2027, 2, 3), day(2027, 3, 5)}},
+	} {
+		if !c.got.Start.Equal(c.want.Start) || !c.got.End.Equal(c.want.End) {
+			t.Errorf("%s: %v to %v, want %v to %v", c.name, c.got.Start, c.got.End, c.want.Start, c.want.End)
+		}
+	}
+}
+
+func TestRollPeriod(t *testing.T) {
+	dec := MonthOf(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	in := Instance{UsagePeriod: &dec, ConsumedSeconds: 30}
+	if in.RollPeriod(time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)) || in.ConsumedSeconds != 30 {
+		t.Fatalf("rolled within its period: %+v", in)
+	}
+	// Two months on: January is skipped, February is current, nothing consumed.
+	if !in.RollPeriod(time.Date(2027, 2, 3, 0, 0, 0, 0, time.UTC)) || in.ConsumedSeconds != 0 || !in.UsagePeriod.Start.Equal(time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("after two months: %+v %+v", in, in.UsagePeriod)
+	}
+	none := Instance{ConsumedSeconds: 3}
+	if none.RollPeriod(time.Now()) || none.ConsumedSeconds != 3 {
+		t.Fatal("an instance without a period rolled")
+	}
+	// A change made At a time past the period sees the rolled instance (the limit rule
+	// against zero consumed).
+	full := Instance{UsagePeriod: &dec, ConsumedSeconds: 100}
+	limit := int64(50)
+	if err := SetLimit(&limit)(full.Clone()); ErrorCode(err) != ECONFLICT {
+		t.Fatalf("a limit below the consumed seconds, in the period: %v", err)
+	}
+	if err := At(dec.End, SetLimit(&limit))(&full); err != nil || full.ConsumedSeconds != 0 {
+		t.Fatalf("the same limit after the period ended: %v %+v", err, full)
 	}
 }
 

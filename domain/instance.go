@@ -199,7 +199,54 @@ func defaultPlans(instances []Instance, ttl TTLDefaults) []AccountPlan {
 	return out
 }
 
-// Next is the period of the same length that starts when p ends.
+// Next is the period that starts when p ends: the next calendar month if p is one (from
+// the first of a month to the first of the next, at 00:00 UTC), else of p's length.
 func (p UsagePeriod) Next() UsagePeriod {
+	if p.monthly() {
+		return MonthOf(p.End)
+	}
 	return UsagePeriod{Start: p.End, End: p.End.Add(p.End.Sub(p.Start))}
+}
+
+// Current is the period that contains now: p until it ends, then the one that many
+// periods (calendar months, for a month) later.
+func (p UsagePeriod) Current(now time.Time) UsagePeriod {
+	switch {
+	case now.Before(p.End):
+		return p
+	case p.monthly():
+		return MonthOf(now)
+	}
+	d := p.End.Sub(p.Start)
+	start := p.End.Add(now.Sub(p.End) / d * d)
+	return UsagePeriod{Start: start, End: start.Add(d)}
+}
+
+// monthly reports whether p is one calendar month, from its first day at 00:00 UTC.
+func (p UsagePeriod) monthly() bool {
+	return p.Start.Equal(MonthOf(p.Start).Start) && p.End.Equal(MonthOf(p.Start).End)
+}
+
+// MonthOf is the calendar month (UTC) that contains t.
+func MonthOf(t time.Time) UsagePeriod {
+	t = t.UTC()
+	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return UsagePeriod{Start: start, End: start.AddDate(0, 1, 0)}
+}
+
+// PeriodEnded reports whether the instance has a usage period that has ended at now.
+func (in *Instance) PeriodEnded(now time.Time) bool {
+	return in.UsagePeriod != nil && !now.Before(in.UsagePeriod.End)
+}
+
+// RollPeriod moves an instance whose usage period has ended at now into the period that
+// contains now, with no seconds consumed, as AdvanceUsagePeriod leaves it, and reports
+// whether it did. An instance with no period, or in its period, stays as it is.
+func (in *Instance) RollPeriod(now time.Time) bool {
+	if !in.PeriodEnded(now) {
+		return false
+	}
+	current := in.UsagePeriod.Current(now)
+	in.UsagePeriod, in.ConsumedSeconds = &current, 0
+	return true
 }

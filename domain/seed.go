@@ -1,8 +1,12 @@
 package domain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -46,10 +50,48 @@ type SeedInstance struct {
 	UsageConsumedSeconds   float64          `yaml:"usage_consumed_seconds" json:"usage_consumed_seconds"`
 }
 
-// SeedUsagePeriod is an instance's current usage period.
+// SeedUsagePeriod is an instance's current usage period: from StartTime to EndTime, or,
+// written as the string "current_month", the calendar month (UTC) the state is made in.
 type SeedUsagePeriod struct {
 	StartTime time.Time `yaml:"start_time" json:"start_time"`
 	EndTime   time.Time `yaml:"end_time" json:"end_time"`
+	Relative  string    `yaml:"-" json:"-"` // "current_month", or "": the times above
+}
+
+// CurrentMonth is the relative usage period of the month the state is made in.
+const CurrentMonth = "current_month"
+
+// UnmarshalJSON reads {"start_time", "end_time"} or "current_month".
+func (p *SeedUsagePeriod) UnmarshalJSON(b []byte) error {
+	var name string
+	if json.Unmarshal(b, &name) == nil {
+		if name != CurrentMonth {
+			return fmt.Errorf("usage_period %q: give start_time and end_time, or %q", name, CurrentMonth)
+		}
+		*p = SeedUsagePeriod{Relative: name}
+		return nil
+	}
+	type fields SeedUsagePeriod
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*fields)(p))
+}
+
+// MarshalJSON writes what UnmarshalJSON reads.
+func (p SeedUsagePeriod) MarshalJSON() ([]byte, error) {
+	if p.Relative != "" {
+		return json.Marshal(p.Relative)
+	}
+	type fields SeedUsagePeriod
+	return json.Marshal(fields(p))
+}
+
+// at is the period as it is at now.
+func (p SeedUsagePeriod) at(now time.Time) UsagePeriod {
+	if p.Relative == CurrentMonth {
+		return MonthOf(now)
+	}
+	return UsagePeriod{Start: KeptTime(p.StartTime), End: KeptTime(p.EndTime)}
 }
 
 // SeedPrincipal is a user or service ID with its API keys and policies.
@@ -87,8 +129,24 @@ func HashAPIKey(key string) string {
 // MinAPIKeyLength refuses keys that are too short to be secret.
 const MinAPIKeyLength = 20
 
-// State checks the seed and returns it as domain values. Errors name the entry at fault.
+// At is a copy of the seed with its relative usage periods made absolute at now: what a
+// server with a clock of its own loads.
+func (s *Seed) At(now time.Time) *Seed {
+	c := *s
+	c.Instances = slices.Clone(s.Instances)
+	for i, in := range c.Instances {
+		if in.UsagePeriod != nil && in.UsagePeriod.Relative != "" {
+			p := in.UsagePeriod.at(now)
+			c.Instances[i].UsagePeriod = &SeedUsagePeriod{StartTime: p.Start, EndTime: p.End}
+		}
+	}
+	return &c
+}
+
+// State checks the seed and returns it as domain values, with relative usage periods as
+// they are now (At fixes another now). Errors name the entry at fault.
 func (s *Seed) State() (*State, error) {
+	now := time.Now()
 	bad := func(format string, args ...any) (*State, error) {
 		return nil, Errorf(EINVALID, "seed: "+format, args...)
 	}
@@ -158,11 +216,12 @@ func (s *Seed) State() (*State, error) {
 		if inst.Backends == nil {
 			inst.Backends = []string{}
 		}
-		if p := in.UsagePeriod; p != nil {
-			if !p.EndTime.After(p.StartTime) {
+		if in.UsagePeriod != nil {
+			p := in.UsagePeriod.at(now)
+			if !p.End.After(p.Start) {
 				return bad("instance %s: usage_period ends before it starts", in.CRN)
 			}
-			inst.UsagePeriod = &UsagePeriod{Start: KeptTime(p.StartTime), End: KeptTime(p.EndTime)}
+			inst.UsagePeriod = &p
 		}
 		st.Instances = append(st.Instances, inst)
 	}

@@ -158,6 +158,22 @@ func absentIsNil(err error) error {
 // instance as stored and changes it, or returns why it may not.
 type Change func(in *Instance) error
 
+// At is change made at now: first, an instance whose usage period has ended moves into
+// the one that contains now (Instance.RollPeriod). Every change a request makes is made
+// so, so that the rollover is written once, under the row's lock, whichever replica's
+// request finds it first.
+func At(now time.Time, change Change) Change {
+	return func(in *Instance) error {
+		in.RollPeriod(now)
+		return change(in)
+	}
+}
+
+// RollPeriod is the change that only rolls the usage period (At with nothing more).
+func RollPeriod(now time.Time) Change {
+	return At(now, func(*Instance) error { return nil })
+}
+
 // SetLimit is the change of replace_instance_configuration: a new limit (nil removes
 // it), checked with CheckNewLimit against the seconds consumed as stored.
 func SetLimit(limit *int64) Change {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/qrapi/qrapi/client"
@@ -194,13 +195,13 @@ func ExampleServer_AdvanceUsagePeriod() {
 	t := &exampleT{}
 	defer t.done()
 	srv := qrtest.NewServer(t)
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // a future period of 30 days
 	srv.SetUsagePeriod(t, qrtest.InstanceB, &qrtest.Period{Start: start, End: start.AddDate(0, 0, 30)}, false)
 
 	st := srv.AdvanceUsagePeriod(t, qrtest.InstanceB)
 	p, _ := st.UsagePeriod.Get()
 	fmt.Println(p.StartTime.Format(time.DateOnly), p.EndTime.Format(time.DateOnly), st.UsageConsumedSeconds)
-	// Output: 2026-12-01 2026-12-31 0
+	// Output: 2030-01-31 2030-03-02 0
 }
 
 func ExampleServer_Reset() {
@@ -278,4 +279,28 @@ func ExampleServer_AuditEvents() {
 		fmt.Println(ev.Action, ev.Outcome, (*ev.Reason)["reasonCode"])
 	}
 	// Output: quantum-computing.instance.read failure 403
+}
+
+func ExampleWithClock() {
+	t := &exampleT{}
+	defer t.done()
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := qrtest.NewServer(t, qrtest.WithClock(clock)) // the demo's period: the current month
+	c := srv.Client(t, client.WithCRN(qrtest.InstanceA))
+
+	u, _ := c.Usage(ctx)
+	p, _ := u.UsagePeriod.Get()
+	fmt.Println(p.StartTime.Format(time.DateOnly), u.UsageConsumedSeconds)
+
+	mu.Lock()
+	now = now.Add(2 * time.Hour) // past midnight: January
+	mu.Unlock()
+	u, _ = srv.Client(t, client.WithCRN(qrtest.InstanceA)).Usage(ctx) // a new client: the old token expired with December
+	p, _ = u.UsagePeriod.Get()
+	fmt.Println(p.StartTime.Format(time.DateOnly), u.UsageConsumedSeconds)
+	// Output:
+	// 2026-12-01 30
+	// 2027-01-01 0
 }

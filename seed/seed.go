@@ -3,12 +3,11 @@
 package seed
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
 	"os"
 
-	"gopkg.in/yaml.v3"
+	"sigs.k8s.io/yaml"
 
 	"github.com/qrapi/qrapi/domain"
 )
@@ -25,13 +24,11 @@ func Demo() *domain.Seed {
 	return s
 }
 
-// Parse reads a seed from YAML, refusing unknown fields so that a typo is not silently
-// dropped, and checks it.
+// Parse reads a seed from YAML or JSON (JSON is YAML), refusing unknown fields so that a
+// typo is not silently dropped, and checks it.
 func Parse(b []byte) (*domain.Seed, error) {
 	var s domain.Seed
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
+	if err := yaml.UnmarshalStrict(b, &s); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	if _, err := s.State(); err != nil {

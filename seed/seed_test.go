@@ -1,9 +1,13 @@
 package seed
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/qrapi/qrapi/domain"
 )
 
 func TestDemoSeedParses(t *testing.T) {
@@ -64,5 +68,48 @@ func TestDemoBannerMatchesSeed(t *testing.T) {
 	}
 	if nk < len(keys) || nc != len(crns) {
 		t.Errorf("banner names %d keys and %d CRNs; the seed has %d and %d", nk, nc, len(keys), len(crns))
+	}
+}
+
+// A usage period may be the current month, made absolute when the state is made: the demo's
+// is, so it never shows a month that has ended. Any other word is refused, naming it.
+func TestCurrentMonthPeriod(t *testing.T) {
+	const doc = `accounts: [{id: a1}]
+instances:
+  - crn: "crn:v1:bluemix:public:quantum-computing:us-east:a/a1:i1::"
+    plan_id: p
+    backends: []
+    usage_period: current_month
+    usage_consumed_seconds: 0
+`
+	s, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2027, 1, 15, 10, 0, 0, 0, time.UTC)
+	st, err := s.At(now).State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := st.Instances[0].UsagePeriod; p == nil || !p.Start.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) || !p.End.Equal(time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("current_month at %v: %+v", now, p)
+	}
+	if s.Instances[0].UsagePeriod.Relative != domain.CurrentMonth {
+		t.Fatal("At changed the seed it was called on")
+	}
+	b, err := json.Marshal(s)
+	if err != nil || !strings.Contains(string(b), `"usage_period":"current_month"`) {
+		t.Fatalf("JSON of the seed: %v %s", err, b)
+	}
+	if _, err := Parse([]byte(strings.Replace(doc, "current_month", "last_month", 1))); err == nil || !strings.Contains(err.Error(), "last_month") {
+		t.Fatalf("last_month: %v", err)
+	}
+	if _, err := Parse([]byte(strings.Replace(doc, "usage_period: current_month", "usage_period: {start_time: 2026-01-01T00:00:00Z, end_time: 2026-02-01T00:00:00Z, extra: 1}", 1))); err == nil || !strings.Contains(err.Error(), "extra") {
+		t.Fatalf("an unknown field in a period: %v", err)
+	}
+	for _, in := range Demo().Instances {
+		if p := in.UsagePeriod; p != nil && p.Relative != domain.CurrentMonth {
+			t.Errorf("the demo instance %s has a fixed period, which will end", in.CRN)
+		}
 	}
 }

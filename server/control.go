@@ -34,7 +34,7 @@ func instanceState(in *domain.Instance) control.InstanceState {
 
 // RecordUsage adds consumed seconds to an instance.
 func (h controlHandlers) RecordUsage(ctx context.Context, req control.RecordUsageRequestObject) (control.RecordUsageResponseObject, error) {
-	in, err := h.s.store.UpdateInstance(ctx, req.Body.Instance, domain.AddUsage(req.Body.Seconds))
+	in, err := h.s.update(ctx, req.Body.Instance, domain.AddUsage(req.Body.Seconds))
 	if err != nil {
 		return nil, naming(err, "field", "instance")
 	}
@@ -49,7 +49,7 @@ func (h controlHandlers) SetUsagePeriod(ctx context.Context, req control.SetUsag
 		period = &domain.UsagePeriod{Start: p.StartTime.UTC(), End: p.EndTime.UTC()}
 	}
 	reset := req.Body.ResetConsumed != nil && *req.Body.ResetConsumed
-	in, err := h.s.store.UpdateInstance(ctx, req.Body.Instance, domain.SetUsagePeriod(period, reset))
+	in, err := h.s.update(ctx, req.Body.Instance, domain.SetUsagePeriod(period, reset))
 	if err != nil {
 		return nil, naming(err, "field", "instance")
 	}
@@ -58,7 +58,7 @@ func (h controlHandlers) SetUsagePeriod(ctx context.Context, req control.SetUsag
 
 // AdvanceUsagePeriod starts the next period of the same length and zeroes the usage.
 func (h controlHandlers) AdvanceUsagePeriod(ctx context.Context, req control.AdvanceUsagePeriodRequestObject) (control.AdvanceUsagePeriodResponseObject, error) {
-	in, err := h.s.store.UpdateInstance(ctx, req.Body.Instance, domain.AdvanceUsagePeriod())
+	in, err := h.s.update(ctx, req.Body.Instance, domain.AdvanceUsagePeriod())
 	if err != nil {
 		return nil, naming(err, "field", "instance")
 	}
@@ -70,7 +70,7 @@ func (h controlHandlers) ResetState(ctx context.Context, _ control.ResetStateReq
 	if h.s.seed == nil {
 		return nil, domain.Errorf(domain.ECONFLICT, "The server was started without --seed: there is nothing to reset to.").WithReason("no_seed")
 	}
-	if err := h.s.store.Load(ctx, h.s.seed); err != nil {
+	if err := h.s.store.Load(ctx, h.s.seed.At(h.s.now())); err != nil {
 		return nil, err
 	}
 	return control.ResetState204Response{}, nil

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/oapi-codegen/nullable"
 
+	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen/control"
 	"github.com/qrapi/qrapi/server"
 )
@@ -58,9 +58,9 @@ func TestControlAPI(t *testing.T) {
 	resp, b = h.do("POST", "/control/v1/usage", testAdminToken, map[string]string{"Content-Type": "application/json"}, `{"instance":"x","seconds":-1}`)
 	checkError(t, resp, b, 400, "invalid_field")
 
-	// Advance A1's period: the next month, usage zeroed.
+	// Advance A1's period (the demo's is the current month): the next month, usage zeroed.
 	ar, _ := cc.AdvanceUsagePeriodWithResponse(ctx, control.InstanceRef{Instance: crnA1})
-	if ar.StatusCode() != 200 || ar.JSON200.UsageConsumedSeconds != 0 || !ar.JSON200.UsagePeriod.MustGet().StartTime.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
+	if ar.StatusCode() != 200 || ar.JSON200.UsageConsumedSeconds != 0 || !ar.JSON200.UsagePeriod.MustGet().StartTime.Equal(domain.MonthOf(h.clock.Now()).End) {
 		t.Fatalf("advance: %d %s", ar.StatusCode(), ar.Body)
 	}
 	if ar, _ := cc.AdvanceUsagePeriodWithResponse(ctx, control.InstanceRef{Instance: crnA2}); ar.StatusCode() != 409 {

@@ -20,10 +20,22 @@ var _ gen.StrictServerInterface = handlers{}
 // instance is the instance the request names, as authentication read it with the caller.
 func (h handlers) instance(ctx context.Context) (*domain.Instance, error) {
 	rs := stateFrom(ctx)
-	if in := rs.read.Instance; in != nil && in.CRN == rs.resource.InstanceCRN {
-		return in, nil
+	in := rs.read.Instance
+	if in == nil || in.CRN != rs.resource.InstanceCRN {
+		return nil, naming(domain.InstanceNotFound(rs.resource.InstanceCRN), "header", serviceCRNName)
 	}
-	return nil, naming(domain.InstanceNotFound(rs.resource.InstanceCRN), "header", serviceCRNName)
+	if now := h.s.now(); in.PeriodEnded(now) {
+		// Its usage period has ended: it is in the one that contains now, written once.
+		rolled, err := h.s.update(ctx, in.CRN, domain.RollPeriod(now))
+		return rolled, naming(err, "header", serviceCRNName)
+	}
+	return in, nil
+}
+
+// update makes a change to an instance at the server's now (domain.At): an instance whose
+// usage period has ended is rolled into the current one first.
+func (s *Server) update(ctx context.Context, crn string, change domain.Change) (*domain.Instance, error) {
+	return s.store.UpdateInstance(ctx, crn, domain.At(s.now(), change))
 }
 
 // GetInstance answers get_instance.
@@ -66,7 +78,7 @@ func (h handlers) ReplaceInstanceConfiguration(ctx context.Context, req gen.Repl
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.s.store.UpdateInstance(ctx, stateFrom(ctx).resource.InstanceCRN, domain.SetLimit(limit)); err != nil {
+	if _, err := h.s.update(ctx, stateFrom(ctx).resource.InstanceCRN, domain.SetLimit(limit)); err != nil {
 		return nil, naming(err, "header", serviceCRNName)
 	}
 	return gen.ReplaceInstanceConfiguration204Response{}, nil

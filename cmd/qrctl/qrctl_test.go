@@ -28,6 +28,9 @@ func qrctl(env map[string]string, args ...string) (int, string, string) {
 // Golden output of every command against the reference server, and the exit codes.
 func TestGoldenOutput(t *testing.T) {
 	rs := qrtest.NewServer(t)
+	// A fixed period, so that the output does not move with the month (the demo's is the current one).
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	rs.SetUsagePeriod(t, qrtest.InstanceA, &qrtest.Period{Start: start, End: start.AddDate(0, 1, 0)}, false)
 	env := map[string]string{
 		"QISKIT_IBM_URL":   rs.URL + "/api",
 		"IBM_IAM_URL":      rs.URL,

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qrapi/qrapi/internal/readmetest"
 	"github.com/qrapi/qrapi/qrtest"
@@ -47,9 +48,10 @@ func TestReadmeCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sample, _ := strings.Cut(string(readme), "`qrctl usage` prints, for the demo:\n\n```\n")
+	_, sample, _ := strings.Cut(string(readme), "`qrctl usage` prints, for the demo (in December 2026):\n\n```\n")
 	sample, _, _ = strings.Cut(sample, "```")
-	fresh := qrtest.NewServer(t)
+	// The demo's usage period is the current month: the server's clock says which.
+	fresh := qrtest.NewServer(t, qrtest.WithClock(func() time.Time { return time.Date(2026, 12, 15, 12, 0, 0, 0, time.UTC) }))
 	env = map[string]string{"QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml"), "QISKIT_IBM_URL": fresh.URL + "/api", "IBM_IAM_URL": fresh.URL, "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QISKIT_IBM_INSTANCE": qrtest.InstanceA}
 	if _, out, _ := qrctl(env, "usage"); out != sample {
 		t.Errorf("README sample differs:\n--- qrctl usage\n%s--- README\n%s", out, sample)
