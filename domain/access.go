@@ -65,6 +65,7 @@ type Principal struct {
 	Type      PrincipalType
 	Name      string
 	AccountID string // the account that the principal belongs to
+	FixtureID string // the fixture that made it, if one did
 }
 
 // Policy grants a role to a principal on a whole account or on one instance.

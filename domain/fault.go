@@ -15,6 +15,7 @@ type FaultRule struct {
 	Operation string // an operationId of the API
 	Instance  string // a CRN, as the Service-CRN header names it
 	Principal string // an IAM id
+	Fixture   string // a fixture: its instances and principals only
 	// Effect: at least one.
 	Status            int  // 400–599: answer this error instead; 0: none
 	RetryAfterSeconds *int // with Status: the Retry-After header
@@ -42,16 +43,19 @@ func (r *FaultRule) Live(now time.Time) bool {
 	return r.Count == 0 || r.Hits < int64(r.Count)
 }
 
-// FaultRequest is what a rule matches on.
+// FaultRequest is what a rule matches on: the request's operation, instance and
+// principal, and the fixtures, if any, that made that instance and that principal.
 type FaultRequest struct {
-	Operation, Instance, Principal string
+	Operation, Instance, Principal    string
+	InstanceFixture, PrincipalFixture string
 }
 
 // Matches reports whether the rule applies to the request (live or not).
 func (r *FaultRule) Matches(q FaultRequest) bool {
 	return (r.Operation == "" || r.Operation == q.Operation) &&
 		(r.Instance == "" || r.Instance == q.Instance) &&
-		(r.Principal == "" || r.Principal == q.Principal)
+		(r.Principal == "" || r.Principal == q.Principal) &&
+		(r.Fixture == "" || r.Fixture == q.InstanceFixture || r.Fixture == q.PrincipalFixture)
 }
 
 // Take decides, for the rule's next matching request, whether it fires, and counts it: a

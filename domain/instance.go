@@ -25,6 +25,7 @@ type Instance struct {
 	QctrlEnabled           *bool    // deprecated; nil when never set
 	UsagePeriod            *UsagePeriod
 	ConsumedSeconds        float64 // in the current usage period
+	FixtureID              string  // the fixture that made it, if one did
 }
 
 // Clone returns a copy that shares nothing with i.
@@ -133,8 +134,9 @@ type AccountPlan struct {
 
 // Account is an IBM Cloud account known to the service.
 type Account struct {
-	ID    string
-	Plans []PlanConfig // the stored configuration
+	ID        string
+	FixtureID string       // the fixture that made it, if one did
+	Plans     []PlanConfig // the stored configuration
 	// Configured is false when no configuration is stored: get_account then answers the
 	// default configuration.
 	Configured bool

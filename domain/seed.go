@@ -14,6 +14,8 @@ import (
 // with their usage, and principals with their API keys and policies. It is what the
 // --seed YAML file holds.
 type Seed struct {
+	// Region is where the instances whose CRN a fixture generates are (us-east if empty).
+	Region     string          `yaml:"region,omitempty" json:"region,omitempty"`
 	Accounts   []SeedAccount   `yaml:"accounts" json:"accounts"`
 	Instances  []SeedInstance  `yaml:"instances" json:"instances"`
 	Principals []SeedPrincipal `yaml:"principals" json:"principals"`
@@ -40,7 +42,10 @@ type SeedPlan struct {
 
 // SeedInstance is one instance with its limit and usage.
 type SeedInstance struct {
-	CRN                    string           `yaml:"crn" json:"crn"`
+	CRN string `yaml:"crn" json:"crn"`
+	// Account is the account of an instance whose CRN a fixture generates (the first
+	// account if empty); a CRN given names its account itself.
+	Account                string           `yaml:"account,omitempty" json:"account,omitempty"`
 	PlanID                 string           `yaml:"plan_id" json:"plan_id"`
 	Backends               []string         `yaml:"backends" json:"backends"`
 	UsageAllocationSeconds *int64           `yaml:"usage_allocation_seconds,omitempty" json:"usage_allocation_seconds,omitempty"`
@@ -147,30 +152,30 @@ func (s *Seed) At(now time.Time) *Seed {
 // they are now (At fixes another now). Errors name the entry at fault.
 func (s *Seed) State() (*State, error) {
 	now := time.Now()
-	bad := func(format string, args ...any) (*State, error) {
-		return nil, Errorf(EINVALID, "seed: "+format, args...)
+	bad := func(field, format string, args ...any) (*State, error) {
+		return nil, Errorf(EINVALID, "seed: "+format, args...).WithTarget("field", field).WithReason("invalid_field")
 	}
 	st := &State{APIKeyHash: map[string]string{}}
 	accounts := map[string]bool{}
-	for _, a := range s.Accounts {
+	for ai, a := range s.Accounts {
 		if !ValidAccountID(a.ID) {
-			return bad("account id %q is not 1 to 64 letters, digits, - or _", a.ID)
+			return bad(fmt.Sprintf("accounts[%d].id", ai), "account id %q is not 1 to 64 letters, digits, - or _", a.ID)
 		}
 		if accounts[a.ID] {
-			return bad("account %s is listed twice", a.ID)
+			return bad(fmt.Sprintf("accounts[%d].id", ai), "account %s is listed twice", a.ID)
 		}
 		accounts[a.ID] = true
 		acct := Account{ID: a.ID, Configured: a.Plans != nil}
 		if a.Plans != nil {
 			seen := map[string]bool{}
-			for _, p := range *a.Plans {
+			for pi, p := range *a.Plans {
 				if p.PlanID == "" || seen[p.PlanID] {
-					return bad("account %s: plan_id %q is empty or listed twice", a.ID, p.PlanID)
+					return bad(fmt.Sprintf("accounts[%d].plans[%d].plan_id", ai, pi), "account %s: plan_id %q is empty or listed twice", a.ID, p.PlanID)
 				}
 				seen[p.PlanID] = true
 				for _, v := range []*int64{p.UsageAllocationSeconds, p.UsageLimitSeconds, p.MaxTTL, p.ActiveTTL, p.InteractiveTTL} {
 					if v != nil && (*v < 0 || *v > MaxInstanceLimit) {
-						return bad("account %s plan %s: seconds must be from 0 to %d", a.ID, p.PlanID, MaxInstanceLimit)
+						return bad(fmt.Sprintf("accounts[%d].plans[%d]", ai, pi), "account %s plan %s: seconds must be from 0 to %d", a.ID, p.PlanID, MaxInstanceLimit)
 					}
 				}
 				backends := p.Backends
@@ -187,26 +192,27 @@ func (s *Seed) State() (*State, error) {
 		st.Accounts = append(st.Accounts, acct)
 	}
 	crns := map[string]bool{}
-	for _, in := range s.Instances {
+	for ii, in := range s.Instances {
+		field := func(name string) string { return fmt.Sprintf("instances[%d].%s", ii, name) }
 		c, err := ParseCRN(in.CRN)
 		if err != nil {
-			return bad("instance %q: %v", in.CRN, AsError(err).Message)
+			return bad(field("crn"), "instance %q: %v", in.CRN, AsError(err).Message)
 		}
 		if !accounts[c.AccountID] {
-			return bad("instance %s: account %s is not in the seed", in.CRN, c.AccountID)
+			return bad(field("crn"), "instance %s: account %s is not in the seed", in.CRN, c.AccountID)
 		}
 		if crns[in.CRN] {
-			return bad("instance %s is listed twice", in.CRN)
+			return bad(field("crn"), "instance %s is listed twice", in.CRN)
 		}
 		crns[in.CRN] = true
 		if in.PlanID == "" {
-			return bad("instance %s has no plan_id", in.CRN)
+			return bad(field("plan_id"), "instance %s has no plan_id", in.CRN)
 		}
 		if err := CheckUsage(in.UsageConsumedSeconds); err != nil {
-			return bad("instance %s: %v", in.CRN, AsError(err).Message)
+			return bad(field("usage_consumed_seconds"), "instance %s: %v", in.CRN, AsError(err).Message)
 		}
 		if in.InstanceLimit != nil && !(*in.InstanceLimit > 0) {
-			return bad("instance %s: instance_limit must be above 0", in.CRN)
+			return bad(field("instance_limit"), "instance %s: instance_limit must be above 0", in.CRN)
 		}
 		inst := Instance{
 			CRN: in.CRN, AccountID: c.AccountID, PlanID: in.PlanID, Backends: in.Backends,
@@ -219,58 +225,59 @@ func (s *Seed) State() (*State, error) {
 		if in.UsagePeriod != nil {
 			p := in.UsagePeriod.at(now)
 			if !p.End.After(p.Start) {
-				return bad("instance %s: usage_period ends before it starts", in.CRN)
+				return bad(field("usage_period"), "instance %s: usage_period ends before it starts", in.CRN)
 			}
 			inst.UsagePeriod = &p
 		}
 		st.Instances = append(st.Instances, inst)
 	}
 	ids := map[string]bool{}
-	for _, p := range s.Principals {
+	for pi, p := range s.Principals {
+		field := func(name string) string { return fmt.Sprintf("principals[%d].%s", pi, name) }
 		if p.ID == "" || ids[p.ID] {
-			return bad("principal id %q is empty or listed twice", p.ID)
+			return bad(field("id"), "principal id %q is empty or listed twice", p.ID)
 		}
 		ids[p.ID] = true
 		if p.Type != PrincipalUser && p.Type != PrincipalServiceID {
-			return bad("principal %s: type must be user or serviceid", p.ID)
+			return bad(field("type"), "principal %s: type must be user or serviceid", p.ID)
 		}
 		if !accounts[p.Account] {
-			return bad("principal %s: account %q is not in the seed", p.ID, p.Account)
+			return bad(field("account"), "principal %s: account %q is not in the seed", p.ID, p.Account)
 		}
 		st.Principals = append(st.Principals, Principal{ID: p.ID, Type: p.Type, Name: p.Name, AccountID: p.Account})
 		for i, k := range p.APIKeys {
 			if len(k) < MinAPIKeyLength {
-				return bad("principal %s: API key %d is shorter than %d characters", p.ID, i+1, MinAPIKeyLength)
+				return bad(field(fmt.Sprintf("api_keys[%d]", i)), "principal %s: API key %d is shorter than %d characters", p.ID, i+1, MinAPIKeyLength)
 			}
 			h := HashAPIKey(k)
 			if _, dup := st.APIKeyHash[h]; dup {
-				return bad("principal %s: API key %d is used twice", p.ID, i+1)
+				return bad(field(fmt.Sprintf("api_keys[%d]", i)), "principal %s: API key %d is used twice", p.ID, i+1)
 			}
 			st.APIKeyHash[h] = p.ID
 		}
 		for i, pol := range p.Policies {
 			if !ValidRole(pol.Role) {
-				return bad("principal %s policy %d: unknown role %q", p.ID, i+1, pol.Role)
+				return bad(field(fmt.Sprintf("policies[%d].role", i)), "principal %s policy %d: unknown role %q", p.ID, i+1, pol.Role)
 			}
 			pp := Policy{PrincipalID: p.ID, Role: pol.Role, AccountID: pol.Account}
 			if pol.Instance != "" {
 				c, err := ParseCRN(pol.Instance)
 				if err != nil {
-					return bad("principal %s policy %d: %v", p.ID, i+1, AsError(err).Message)
+					return bad(field(fmt.Sprintf("policies[%d].instance", i)), "principal %s policy %d: %v", p.ID, i+1, AsError(err).Message)
 				}
 				if pol.Account != "" && pol.Account != c.AccountID {
-					return bad("principal %s policy %d: instance is not in account %s", p.ID, i+1, pol.Account)
+					return bad(field(fmt.Sprintf("policies[%d].instance", i)), "principal %s policy %d: instance is not in account %s", p.ID, i+1, pol.Account)
 				}
 				pp.AccountID, pp.InstanceCRN = c.AccountID, pol.Instance
 			}
 			if pp.AccountID == "" {
-				return bad("principal %s policy %d: names neither an account nor an instance", p.ID, i+1)
+				return bad(field(fmt.Sprintf("policies[%d]", i)), "principal %s policy %d: names neither an account nor an instance", p.ID, i+1)
 			}
 			st.Policies = append(st.Policies, pp)
 		}
 	}
 	if len(st.Accounts) == 0 {
-		return bad("no accounts")
+		return bad("accounts", "no accounts")
 	}
 	return st, nil
 }

@@ -54,7 +54,8 @@ type Store interface {
 	// (PageAudit). The store does not read the events: what they mean is the server's.
 	AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, error)
 
-	// AddFault keeps a fault rule (its ID given), after the others.
+	// AddFault keeps a fault rule (its ID given), after the others; a rule scoped to a
+	// fixture that is not kept is FixtureNotFound.
 	AddFault(ctx context.Context, r *FaultRule) error
 	// Faults lists every kept fault rule, oldest first, with its counts as they are now.
 	Faults(ctx context.Context) ([]FaultRule, error)
@@ -71,9 +72,22 @@ type Store interface {
 	DeleteFault(ctx context.Context, id string) error
 	ClearFaults(ctx context.Context) error
 
+	// AddFixture adds a fixture's state (Fixture.State at now) to the running state and
+	// keeps the fixture, in one transaction: nothing if any of its names is taken (a 409
+	// naming the field: FirstTaken) or MaxFixtures are kept (TooManyFixtures).
+	AddFixture(ctx context.Context, f *Fixture, now time.Time) error
+	// Fixtures lists the kept fixtures, oldest first; Fixture reads one (FixtureNotFound).
+	Fixtures(ctx context.Context) ([]Fixture, error)
+	Fixture(ctx context.Context, id string) (*Fixture, error)
+	// DeleteFixture removes a fixture with everything it made (accounts, instances,
+	// principals, keys, policies) and the fault rules scoped to it; audit events stay.
+	DeleteFixture(ctx context.Context, id string) error
+	// ResetFixture puts what a fixture made back as its state at now, in one transaction.
+	ResetFixture(ctx context.Context, id string, now time.Time) error
+
 	// Load replaces accounts, instances, principals, API keys and policies with the
-	// seed's, in one transaction, and removes every fault rule. Audit events and the
-	// signing key are kept.
+	// seed's, in one transaction, and removes every fault rule and fixture. Audit events
+	// and the signing key are kept.
 	Load(ctx context.Context, s *Seed) error
 	// LoadIfEmpty loads the seed if the store holds no account yet and reports whether it
 	// did. Of several Stores on one empty database that call it at once, exactly one loads.

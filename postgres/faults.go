@@ -16,8 +16,16 @@ func (s *Store) AddFault(ctx context.Context, r *domain.FaultRule) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO fault_rules (id, rule) VALUES ($1, $2)`, r.ID, b)
-	return dbError("keep fault rule", err)
+	// A rule scoped to a fixture is kept only while the fixture is.
+	tag, err := s.pool.Exec(ctx, `INSERT INTO fault_rules (id, rule, fixture_id) SELECT $1, $2, $3::text
+		WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM fixtures WHERE id = $3::text)`, r.ID, b, nullIfEmpty(r.Fixture))
+	if err != nil {
+		return dbError("keep fault rule", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return domain.FixtureNotFound(r.Fixture).WithTarget("field", "fixture")
+	}
+	return nil
 }
 
 // DeleteFault removes one rule.

@@ -11,14 +11,17 @@ import (
 
 const instanceColumns = `crn, account_id, plan_id, backends, usage_allocation_seconds, instance_limit, qctrl_enabled, period_start, period_end, consumed_seconds`
 
-// scanInstance reads instanceColumns.
+// readColumns are instanceColumns and the instance's fixture (” for none).
+const readColumns = instanceColumns + `, coalesce(fixture_id, '')`
+
+// scanInstance reads readColumns.
 func scanInstance(row pgx.Row) (*domain.Instance, error) {
 	var (
 		in           domain.Instance
 		pStart, pEnd *time.Time
 	)
 	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &in.Backends, &in.UsageAllocationSeconds, &in.InstanceLimitSeconds,
-		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds); err != nil {
+		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds, &in.FixtureID); err != nil {
 		return nil, err
 	}
 	if in.Backends == nil {
@@ -32,7 +35,7 @@ func scanInstance(row pgx.Row) (*domain.Instance, error) {
 
 // queueInstance queues the read of one instance: *out is left nil if none has the CRN.
 func queueInstance(b *pgx.Batch, crn string, out **domain.Instance) {
-	b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE crn = $1`, crn).QueryRow(func(row pgx.Row) error {
+	b.Queue(`SELECT `+readColumns+` FROM instances WHERE crn = $1`, crn).QueryRow(func(row pgx.Row) error {
 		in, err := scanInstance(row)
 		if noRows(err) {
 			return nil
@@ -44,7 +47,7 @@ func queueInstance(b *pgx.Batch, crn string, out **domain.Instance) {
 
 // queueAccountInstances queues the read of an account's instances, by CRN.
 func queueAccountInstances(b *pgx.Batch, accountID string, out *[]domain.Instance) {
-	b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE account_id = $1 ORDER BY crn COLLATE "C"`, accountID).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT `+readColumns+` FROM instances WHERE account_id = $1 ORDER BY crn COLLATE "C"`, accountID).Query(func(rows pgx.Rows) error {
 		var err error
 		*out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Instance, error) {
 			in, err := scanInstance(r)

@@ -31,9 +31,10 @@ var migrations embed.FS
 
 // Keys of the advisory locks that serialize what replicas must not do at once.
 const (
-	lockMigrate int64 = 0x71726170_0001 // "qrap" 1: applying migrations
-	lockSeed    int64 = 0x71726170_0002 // loading a seed
-	lockAudit   int64 = 0x71726170_0003 // appending audit events
+	lockMigrate  int64 = 0x71726170_0001 // "qrap" 1: applying migrations
+	lockSeed     int64 = 0x71726170_0002 // loading a seed
+	lockAudit    int64 = 0x71726170_0003 // appending audit events
+	lockFixtures int64 = 0x71726170_0004 // adding a fixture
 )
 
 // Store is a domain.Store on a PostgreSQL database.
@@ -71,7 +72,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, len(migrationNames())); err != nil {
 		s.pool.Close()
 		return nil, err
 	}
@@ -113,14 +114,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// migrate applies, in order, the embedded migrations not yet in schema_migrations, each
+// migrate applies, in order, the first upTo embedded migrations not yet in
+// schema_migrations, each
 // in its own transaction, holding the migration lock for the whole run.
-func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
+func (s *Store) migrate(ctx context.Context, upTo int) error {
+	names := migrationNames()[:upTo]
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return dbError("connect", err)
@@ -157,6 +155,13 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrationNames are the embedded migrations, in order.
+func migrationNames() []string {
+	names, _ := fs.Glob(migrations, "migrations/*.sql") // a constant pattern: no error
+	sort.Strings(names)
+	return names
 }
 
 // utc returns t in UTC (pgx reads timestamptz in the local zone), nil stays nil.

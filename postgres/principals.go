@@ -11,7 +11,7 @@ import (
 // A principal and its policies, one row per policy (one row, its policy columns null, for
 // a principal with none), found by id or by the hash of one of its API keys.
 const (
-	identityColumns = `SELECT p.id, p.type, p.name, p.account_id, pol.role, pol.account_id, pol.instance_crn `
+	identityColumns = `SELECT p.id, p.type, p.name, p.account_id, coalesce(p.fixture_id, ''), pol.role, pol.account_id, pol.instance_crn `
 	identityByID    = identityColumns + `FROM principals p LEFT JOIN policies pol ON pol.principal_id = p.id WHERE p.id = $1 ORDER BY pol.id`
 	identityByKey   = identityColumns + `FROM api_keys k JOIN principals p ON p.id = k.principal_id
 		LEFT JOIN policies pol ON pol.principal_id = p.id WHERE k.hash = $1 ORDER BY pol.id`
@@ -27,7 +27,7 @@ func queueIdentity(b *pgx.Batch, query, arg string, p **domain.Principal, polici
 				q                  domain.Principal
 				role, account, crn *string
 			)
-			if err := rows.Scan(&q.ID, &q.Type, &q.Name, &q.AccountID, &role, &account, &crn); err != nil {
+			if err := rows.Scan(&q.ID, &q.Type, &q.Name, &q.AccountID, &q.FixtureID, &role, &account, &crn); err != nil {
 				return err
 			}
 			if *p == nil {

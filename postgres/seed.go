@@ -39,6 +39,11 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 			}
 		}
 		loaded = true
+		// Deleting fixtures and accounts cascades to plans, instances, principals, keys,
+		// policies and the fault rules scoped to a fixture; a reset removes the rest too.
+		if _, err := tx.Exec(ctx, `DELETE FROM fixtures; DELETE FROM accounts; DELETE FROM fault_rules`); err != nil {
+			return err
+		}
 		return insertState(ctx, tx, st)
 	})
 	if err != nil {
@@ -47,13 +52,11 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 	return loaded, nil
 }
 
+// insertState adds a state's rows, each with its fixture (NULL for none).
 func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {
 	b := &pgx.Batch{}
-	// Deleting accounts cascades to plans, instances, principals, keys and policies.
-	b.Queue(`DELETE FROM accounts`)
-	b.Queue(`DELETE FROM fault_rules`) // a reset removes them
 	for _, a := range st.Accounts {
-		b.Queue(`INSERT INTO accounts (id, configured) VALUES ($1, $2)`, a.ID, a.Configured)
+		b.Queue(`INSERT INTO accounts (id, configured, fixture_id) VALUES ($1, $2, $3)`, a.ID, a.Configured, nullIfEmpty(a.FixtureID))
 		for i, p := range a.Plans {
 			b.Queue(`INSERT INTO plans (account_id, position, plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, a.ID, i, p.PlanID, p.UsageAllocationSeconds, p.UsageLimitSeconds, p.Backends,
@@ -65,11 +68,12 @@ func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {
 		if in.UsagePeriod != nil {
 			pStart, pEnd = &in.UsagePeriod.Start, &in.UsagePeriod.End
 		}
-		b.Queue(`INSERT INTO instances (`+instanceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			in.CRN, in.AccountID, in.PlanID, in.Backends, in.UsageAllocationSeconds, in.InstanceLimitSeconds, in.QctrlEnabled, pStart, pEnd, in.ConsumedSeconds)
+		b.Queue(`INSERT INTO instances (`+instanceColumns+`, fixture_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			in.CRN, in.AccountID, in.PlanID, in.Backends, in.UsageAllocationSeconds, in.InstanceLimitSeconds, in.QctrlEnabled, pStart, pEnd, in.ConsumedSeconds,
+			nullIfEmpty(in.FixtureID))
 	}
 	for _, p := range st.Principals {
-		b.Queue(`INSERT INTO principals (id, type, name, account_id) VALUES ($1, $2, $3, $4)`, p.ID, string(p.Type), p.Name, p.AccountID)
+		b.Queue(`INSERT INTO principals (id, type, name, account_id, fixture_id) VALUES ($1, $2, $3, $4, $5)`, p.ID, string(p.Type), p.Name, p.AccountID, nullIfEmpty(p.FixtureID))
 	}
 	for hash, id := range st.APIKeyHash {
 		b.Queue(`INSERT INTO api_keys (hash, principal_id) VALUES ($1, $2)`, hash, id)
@@ -78,4 +82,12 @@ func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {
 		b.Queue(`INSERT INTO policies (principal_id, role, account_id, instance_crn) VALUES ($1, $2, $3, $4)`, p.PrincipalID, string(p.Role), p.AccountID, p.InstanceCRN)
 	}
 	return tx.SendBatch(ctx, b).Close()
+}
+
+// nullIfEmpty is s, or NULL for "".
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -75,7 +75,7 @@ func (s *Store) lockRows(ctx context.Context, crns []string) (*pgxpool.Conn, map
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	current := map[string]*domain.Instance{}
-	b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE crn = ANY($1) ORDER BY crn FOR UPDATE`, crns).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT `+readColumns+` FROM instances WHERE crn = ANY($1) ORDER BY crn FOR UPDATE`, crns).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			in, err := scanInstance(rows)
 			if err != nil {

@@ -37,6 +37,16 @@ func Parse(b []byte) (*domain.Seed, error) {
 	return &s, nil
 }
 
+// ParseDocument reads a seed document that a fixture completes (domain.NewFixture): its
+// ids, CRNs and keys may be missing, so its rules are checked once it is complete.
+func ParseDocument(b []byte) (*domain.Seed, error) {
+	var s domain.Seed
+	if err := yaml.UnmarshalStrict(b, &s); err != nil {
+		return nil, domain.Errorf(domain.EINVALID, "The document is not a seed: %v", err).WithTarget("field", "body").WithReason("invalid_body")
+	}
+	return &s, nil
+}
+
 // ReadFile reads a seed file.
 func ReadFile(path string) (*domain.Seed, error) {
 	b, err := os.ReadFile(path)

@@ -93,7 +93,15 @@ func (h controlHandlers) ListAuditEvents(ctx context.Context, req control.ListAu
 		q.After = after
 	}
 	match := func(want *string, got string) bool { return want == nil || *want == got }
-	if p.Action != nil || p.Outcome != nil || p.Initiator != nil || p.Target != nil || p.CorrelationId != nil || p.Since != nil {
+	var owned map[string]bool // the fixture's ids, with ?fixture=
+	if p.Fixture != nil {
+		f, err := h.s.store.Fixture(ctx, *p.Fixture)
+		if err != nil {
+			return nil, naming(err, "parameter", "fixture")
+		}
+		owned = f.Owned()
+	}
+	if p.Action != nil || p.Outcome != nil || p.Initiator != nil || p.Target != nil || p.CorrelationId != nil || p.Since != nil || owned != nil {
 		q.Match = func(line []byte) bool {
 			var ev auditFilterFields
 			if json.Unmarshal(line, &ev) != nil {
@@ -101,6 +109,9 @@ func (h controlHandlers) ListAuditEvents(ctx context.Context, req control.ListAu
 			}
 			if !match(p.Action, ev.Action) || (p.Outcome != nil && string(*p.Outcome) != ev.Outcome) || !match(p.Initiator, ev.Initiator.ID) ||
 				!match(p.Target, ev.Target.ID) || !match(p.CorrelationId, ev.CorrelationID) {
+				return false
+			}
+			if owned != nil && !owned[ev.Target.ID] && !owned[ev.Initiator.ID] {
 				return false
 			}
 			if p.Since != nil {

@@ -49,7 +49,10 @@ func (s *Server) injectFault(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		q := domain.FaultRequest{Operation: op.ID, Instance: c.Request().Header.Get(headerServiceCRN)}
 		if rs.principal != nil {
-			q.Principal = rs.principal.ID
+			q.Principal, q.PrincipalFixture = rs.principal.ID, rs.principal.FixtureID
+		}
+		if rs.read != nil && rs.read.Instance != nil {
+			q.InstanceFixture = rs.read.Instance.FixtureID
 		}
 		for i := range rules {
 			r := &rules[i]
@@ -122,7 +125,7 @@ func injectedStatus(err error) (int, bool) {
 func (h controlHandlers) AddFault(ctx context.Context, req control.AddFaultRequestObject) (control.AddFaultResponseObject, error) {
 	b := req.Body
 	r := &domain.FaultRule{ID: uuid.NewString(), CreatedAt: domain.KeptTime(h.s.now()),
-		Operation: optional.Value(b.Operation), Instance: optional.Value(b.Instance), Principal: optional.Value(b.Principal),
+		Operation: optional.Value(b.Operation), Instance: optional.Value(b.Instance), Principal: optional.Value(b.Principal), Fixture: optional.Value(b.Fixture),
 		Status: optional.Value(b.Status), RetryAfterSeconds: b.RetryAfterSeconds, DelayMS: optional.Value(b.DelayMs), Reset: optional.Value(b.Reset),
 		Count: optional.Value(b.Count), Probability: b.Probability, Seed: b.Seed}
 	if b.ExpiresAt != nil {
@@ -186,6 +189,7 @@ func faultOut(r *domain.FaultRule, now time.Time) control.FaultRule {
 	out := control.FaultRule{Id: r.ID, CreatedAt: r.CreatedAt, Seen: r.Seen, Hits: r.Hits, Live: r.Live(now),
 		RetryAfterSeconds: r.RetryAfterSeconds, Probability: r.Probability, Seed: r.Seed, ExpiresAt: r.ExpiresAt}
 	out.Operation, out.Instance, out.Principal = optional.NonZero(r.Operation), optional.NonZero(r.Instance), optional.NonZero(r.Principal)
+	out.Fixture = optional.NonZero(r.Fixture)
 	out.Status, out.DelayMs, out.Count = optional.NonZero(r.Status), optional.NonZero(r.DelayMS), optional.NonZero(r.Count)
 	out.Reset = optional.NonZero(r.Reset)
 	return out

@@ -18,8 +18,16 @@ func (s *Store) AddFault(ctx context.Context, r *domain.FaultRule) error {
 		return err
 	}
 	return s.faultTx(ctx, func(tx *sql.Tx) (bool, error) {
-		_, err := tx.ExecContext(ctx, `INSERT INTO fault_rules (id, rule) VALUES (?, ?)`, r.ID, b)
-		return true, err
+		// A rule scoped to a fixture is kept only while the fixture is.
+		res, err := tx.ExecContext(ctx, `INSERT INTO fault_rules (id, rule, fixture_id) SELECT ?1, ?2, ?3
+			WHERE ?3 IS NULL OR EXISTS (SELECT 1 FROM fixtures WHERE id = ?3)`, r.ID, b, nullIfEmpty(r.Fixture))
+		if err != nil {
+			return false, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return false, domain.FixtureNotFound(r.Fixture).WithTarget("field", "fixture")
+		}
+		return true, nil
 	})
 }
 

@@ -12,7 +12,10 @@ import (
 
 const instanceColumns = `crn, account_id, plan_id, backends, usage_allocation_seconds, instance_limit, qctrl_enabled, period_start, period_end, consumed_seconds`
 
-const selectInstance = `SELECT ` + instanceColumns + ` FROM instances WHERE crn = ?`
+// readColumns are instanceColumns and the instance's fixture (” for none).
+const readColumns = instanceColumns + `, coalesce(fixture_id, '')`
+
+const selectInstance = `SELECT ` + readColumns + ` FROM instances WHERE crn = ?`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -25,7 +28,7 @@ func scanInstance(row scanner) (*domain.Instance, error) {
 		qctrl        sql.NullBool
 		pStart, pEnd sql.NullString
 	)
-	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &backends, &alloc, &limit, &qctrl, &pStart, &pEnd, &in.ConsumedSeconds); err != nil {
+	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &backends, &alloc, &limit, &qctrl, &pStart, &pEnd, &in.ConsumedSeconds, &in.FixtureID); err != nil {
 		return nil, err
 	}
 	in.Backends = splitList(backends)
@@ -94,7 +97,7 @@ func (s *Store) cacheInstance(in *domain.Instance) {
 
 // AccountInstances returns the instances of an account, by CRN.
 func (s *Store) AccountInstances(ctx context.Context, accountID string) ([]domain.Instance, error) {
-	rows, err := s.query(ctx, `SELECT `+instanceColumns+` FROM instances WHERE account_id = ? ORDER BY crn`, accountID)
+	rows, err := s.query(ctx, `SELECT `+readColumns+` FROM instances WHERE account_id = ? ORDER BY crn`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read instances: %w", err)
 	}

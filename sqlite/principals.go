@@ -45,11 +45,11 @@ func (s *Store) Identity(ctx context.Context, id string) (*domain.Principal, []d
 		return &p, slices.Clone(cached.policies), nil
 	}
 	p := domain.Principal{ID: id}
-	row, err := s.queryRow(ctx, `SELECT type, name, account_id FROM principals WHERE id = ?`, id)
+	row, err := s.queryRow(ctx, `SELECT type, name, account_id, coalesce(fixture_id, '') FROM principals WHERE id = ?`, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	err = row.Scan(&p.Type, &p.Name, &p.AccountID)
+	err = row.Scan(&p.Type, &p.Name, &p.AccountID, &p.FixtureID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, domain.PrincipalNotFound(id)
 	}

@@ -43,6 +43,13 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 			return false, nil
 		}
 	}
+	// Deleting fixtures and accounts cascades to plans, instances, principals, keys,
+	// policies and the fault rules scoped to a fixture; a reset removes the rest too.
+	for _, t := range []string{"fixtures", "fault_rules", "policies", "api_keys", "principals", "instances", "plans", "accounts"} {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+			return false, fmt.Errorf("sqlite: clear %s: %w", t, err)
+		}
+	}
 	if err := insertState(ctx, tx, st); err != nil {
 		return false, err
 	}
@@ -54,19 +61,15 @@ func (s *Store) load(ctx context.Context, seed *domain.Seed, onlyIfEmpty bool) (
 	return true, nil
 }
 
+// insertState adds a state's rows, each with its fixture (NULL for none).
 func insertState(ctx context.Context, tx *sql.Tx, st *domain.State) (err error) {
-	for _, t := range []string{"fault_rules", "policies", "api_keys", "principals", "instances", "plans", "accounts"} {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
-			return fmt.Errorf("sqlite: clear %s: %w", t, err)
-		}
-	}
 	exec := func(q string, args ...any) {
 		if err == nil {
 			_, err = tx.ExecContext(ctx, q, args...)
 		}
 	}
 	for _, a := range st.Accounts {
-		exec(`INSERT INTO accounts (id, configured) VALUES (?, ?)`, a.ID, a.Configured)
+		exec(`INSERT INTO accounts (id, configured, fixture_id) VALUES (?, ?, ?)`, a.ID, a.Configured, nullIfEmpty(a.FixtureID))
 		for i, p := range a.Plans {
 			b, _ := json.Marshal(p.Backends)
 			exec(`INSERT INTO plans (account_id, position, plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time)
@@ -79,11 +82,12 @@ func insertState(ctx context.Context, tx *sql.Tx, st *domain.State) (err error) 
 		if in.UsagePeriod != nil {
 			pStart, pEnd = timeOrNil(&in.UsagePeriod.Start), timeOrNil(&in.UsagePeriod.End)
 		}
-		exec(`INSERT INTO instances (`+instanceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			in.CRN, in.AccountID, in.PlanID, joinList(in.Backends), in.UsageAllocationSeconds, in.InstanceLimitSeconds, in.QctrlEnabled, pStart, pEnd, in.ConsumedSeconds)
+		exec(`INSERT INTO instances (`+instanceColumns+`, fixture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			in.CRN, in.AccountID, in.PlanID, joinList(in.Backends), in.UsageAllocationSeconds, in.InstanceLimitSeconds, in.QctrlEnabled, pStart, pEnd, in.ConsumedSeconds,
+			nullIfEmpty(in.FixtureID))
 	}
 	for _, p := range st.Principals {
-		exec(`INSERT INTO principals (id, type, name, account_id) VALUES (?, ?, ?, ?)`, p.ID, string(p.Type), p.Name, p.AccountID)
+		exec(`INSERT INTO principals (id, type, name, account_id, fixture_id) VALUES (?, ?, ?, ?, ?)`, p.ID, string(p.Type), p.Name, p.AccountID, nullIfEmpty(p.FixtureID))
 	}
 	for hash, id := range st.APIKeyHash {
 		exec(`INSERT INTO api_keys (hash, principal_id) VALUES (?, ?)`, hash, id)
@@ -95,4 +99,12 @@ func insertState(ctx context.Context, tx *sql.Tx, st *domain.State) (err error) 
 		return fmt.Errorf("sqlite: load seed: %w", err)
 	}
 	return nil
+}
+
+// nullIfEmpty is s, or NULL for "".
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

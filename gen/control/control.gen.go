@@ -41,6 +41,84 @@ func (e AuditEventOutcome) Valid() bool {
 	}
 }
 
+// Defines values for FixturePrincipalType.
+const (
+	FixturePrincipalTypeServiceid FixturePrincipalType = "serviceid"
+	FixturePrincipalTypeUser      FixturePrincipalType = "user"
+)
+
+// Valid indicates whether the value is a known member of the FixturePrincipalType enum.
+func (e FixturePrincipalType) Valid() bool {
+	switch e {
+	case FixturePrincipalTypeServiceid:
+		return true
+	case FixturePrincipalTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SeedInstanceUsagePeriod1.
+const (
+	CurrentMonth SeedInstanceUsagePeriod1 = "current_month"
+)
+
+// Valid indicates whether the value is a known member of the SeedInstanceUsagePeriod1 enum.
+func (e SeedInstanceUsagePeriod1) Valid() bool {
+	switch e {
+	case CurrentMonth:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SeedPolicyRole.
+const (
+	Administrator SeedPolicyRole = "Administrator"
+	Manager       SeedPolicyRole = "Manager"
+	Reader        SeedPolicyRole = "Reader"
+	Viewer        SeedPolicyRole = "Viewer"
+	Writer        SeedPolicyRole = "Writer"
+)
+
+// Valid indicates whether the value is a known member of the SeedPolicyRole enum.
+func (e SeedPolicyRole) Valid() bool {
+	switch e {
+	case Administrator:
+		return true
+	case Manager:
+		return true
+	case Reader:
+		return true
+	case Viewer:
+		return true
+	case Writer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SeedPrincipalType.
+const (
+	SeedPrincipalTypeServiceid SeedPrincipalType = "serviceid"
+	SeedPrincipalTypeUser      SeedPrincipalType = "user"
+)
+
+// Valid indicates whether the value is a known member of the SeedPrincipalType enum.
+func (e SeedPrincipalType) Valid() bool {
+	switch e {
+	case SeedPrincipalTypeServiceid:
+		return true
+	case SeedPrincipalTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListAuditEventsParamsOutcome.
 const (
 	ListAuditEventsParamsOutcomeFailure ListAuditEventsParamsOutcome = "failure"
@@ -111,6 +189,9 @@ type FaultRule struct {
 	// ExpiresAt The rule does not fire from this time on.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
+	// Fixture A fixture id: only requests on its instances or by its principals; the rule goes when the fixture goes. Absent means any.
+	Fixture *string `json:"fixture,omitempty"`
+
 	// Hits Requests the rule fired on.
 	Hits int64  `json:"hits"`
 	Id   string `json:"id"`
@@ -157,6 +238,9 @@ type FaultRuleInput struct {
 	// ExpiresAt The rule does not fire from this time on.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
+	// Fixture A fixture id: only requests on its instances or by its principals; the rule goes when the fixture goes. Absent means any.
+	Fixture *string `json:"fixture,omitempty"`
+
 	// Instance An instance CRN, as the Service-CRN header names it; absent means any.
 	Instance *string `json:"instance,omitempty"`
 
@@ -187,6 +271,36 @@ type FaultRuleList struct {
 	Faults []FaultRule `json:"faults"`
 }
 
+// Fixture A fixture and everything it created. API keys appear only in the answer that created it.
+type Fixture struct {
+	Accounts  []string  `json:"accounts"`
+	CreatedAt time.Time `json:"created_at"`
+	Id        string    `json:"id"`
+
+	// Instances The instances' CRNs.
+	Instances  []string           `json:"instances"`
+	Principals []FixturePrincipal `json:"principals"`
+}
+
+// FixtureList defines model for FixtureList.
+type FixtureList struct {
+	Fixtures []Fixture `json:"fixtures"`
+}
+
+// FixturePrincipal defines model for FixturePrincipal.
+type FixturePrincipal struct {
+	Account string `json:"account"`
+
+	// ApiKeys Only in the answer that created the fixture.
+	ApiKeys *[]string            `json:"api_keys,omitempty"`
+	Id      string               `json:"id"`
+	Name    string               `json:"name"`
+	Type    FixturePrincipalType `json:"type"`
+}
+
+// FixturePrincipalType defines model for FixturePrincipal.Type.
+type FixturePrincipalType string
+
 // InstanceRef defines model for InstanceRef.
 type InstanceRef struct {
 	// Instance The instance's CRN.
@@ -208,6 +322,98 @@ type Period struct {
 	EndTime   time.Time `json:"end_time"`
 	StartTime time.Time `json:"start_time"`
 }
+
+// SeedAccount defines model for SeedAccount.
+type SeedAccount struct {
+	// Id The account id; generated if absent (32 lowercase hex).
+	Id *string `json:"id,omitempty"`
+
+	// Plans The account's stored plan configurations; absent, the account has none (get_account answers defaults).
+	Plans *[]SeedPlan `json:"plans,omitempty"`
+}
+
+// SeedDocument A seed document, as `--seed` files are (seed/demo.yaml): accounts with their plan configurations, instances with their usage, principals with their API keys and policies. In a fixture every id, CRN and key may be left out, to be generated.
+type SeedDocument struct {
+	Accounts *[]SeedAccount `json:"accounts,omitempty"`
+
+	// Instances At most 1,000 in one fixture.
+	Instances *[]SeedInstance `json:"instances,omitempty"`
+
+	// Principals At most 1,000 in one fixture.
+	Principals *[]SeedPrincipal `json:"principals,omitempty"`
+
+	// Region The region of the instances whose CRN is generated.
+	Region *string `json:"region,omitempty"`
+}
+
+// SeedInstance defines model for SeedInstance.
+type SeedInstance struct {
+	// Account The id of the document's account the instance is in, when its CRN is generated; absent, the first account.
+	Account  *string   `json:"account,omitempty"`
+	Backends *[]string `json:"backends,omitempty"`
+
+	// Crn The instance's CRN; generated if absent, under its account.
+	Crn                    *string  `json:"crn,omitempty"`
+	InstanceLimit          *float64 `json:"instance_limit,omitempty"`
+	PlanId                 string   `json:"plan_id"`
+	QctrlEnabled           *bool    `json:"qctrl_enabled,omitempty"`
+	UsageAllocationSeconds *int64   `json:"usage_allocation_seconds,omitempty"`
+	UsageConsumedSeconds   *float64 `json:"usage_consumed_seconds,omitempty"`
+
+	// UsagePeriod The current usage period: start and end, or `current_month`.
+	UsagePeriod *SeedInstance_UsagePeriod `json:"usage_period,omitempty"`
+}
+
+// SeedInstanceUsagePeriod1 defines model for SeedInstance.UsagePeriod.1.
+type SeedInstanceUsagePeriod1 string
+
+// SeedInstance_UsagePeriod The current usage period: start and end, or `current_month`.
+type SeedInstance_UsagePeriod struct {
+	union json.RawMessage
+}
+
+// SeedPlan defines model for SeedPlan.
+type SeedPlan struct {
+	ActiveTtl              *int64     `json:"active_ttl,omitempty"`
+	Backends               *[]string  `json:"backends,omitempty"`
+	EndTime                *time.Time `json:"end_time,omitempty"`
+	InteractiveTtl         *int64     `json:"interactive_ttl,omitempty"`
+	MaxTtl                 *int64     `json:"max_ttl,omitempty"`
+	PlanId                 string     `json:"plan_id"`
+	StartTime              *time.Time `json:"start_time,omitempty"`
+	UsageAllocationSeconds *int64     `json:"usage_allocation_seconds,omitempty"`
+	UsageLimitSeconds      *int64     `json:"usage_limit_seconds,omitempty"`
+}
+
+// SeedPolicy defines model for SeedPolicy.
+type SeedPolicy struct {
+	Account  *string        `json:"account,omitempty"`
+	Instance *string        `json:"instance,omitempty"`
+	Role     SeedPolicyRole `json:"role"`
+}
+
+// SeedPolicyRole defines model for SeedPolicy.Role.
+type SeedPolicyRole string
+
+// SeedPrincipal defines model for SeedPrincipal.
+type SeedPrincipal struct {
+	// Account The id of the document's account the principal belongs to; absent, the first account.
+	Account *string `json:"account,omitempty"`
+
+	// ApiKeys Its API keys; absent, one is generated (an empty list gives none).
+	ApiKeys *[]string `json:"api_keys,omitempty"`
+
+	// Id The IAM id; generated if absent.
+	Id   *string `json:"id,omitempty"`
+	Name *string `json:"name,omitempty"`
+
+	// Policies Its access policies; absent, Administrator on each of the document's accounts.
+	Policies *[]SeedPolicy      `json:"policies,omitempty"`
+	Type     *SeedPrincipalType `json:"type,omitempty"`
+}
+
+// SeedPrincipalType defines model for SeedPrincipal.Type.
+type SeedPrincipalType string
 
 // UsagePeriodUpdate defines model for UsagePeriodUpdate.
 type UsagePeriodUpdate struct {
@@ -238,10 +444,13 @@ type ListAuditEventsParams struct {
 	Initiator *string `form:"initiator,omitempty" json:"initiator,omitempty"`
 
 	// Target The target CRN (or a/<account id>).
-	Target        *string    `form:"target,omitempty" json:"target,omitempty"`
-	CorrelationId *string    `form:"correlation_id,omitempty" json:"correlation_id,omitempty"`
-	Since         *time.Time `form:"since,omitempty" json:"since,omitempty"`
-	Limit         *int32     `form:"limit,omitempty" json:"limit,omitempty"`
+	Target        *string `form:"target,omitempty" json:"target,omitempty"`
+	CorrelationId *string `form:"correlation_id,omitempty" json:"correlation_id,omitempty"`
+
+	// Fixture A fixture id: the events whose target or initiator is one of its instances, accounts or principals.
+	Fixture *string    `form:"fixture,omitempty" json:"fixture,omitempty"`
+	Since   *time.Time `form:"since,omitempty" json:"since,omitempty"`
+	Limit   *int32     `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor A next_cursor: the page after the one that gave it.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
@@ -252,6 +461,9 @@ type ListAuditEventsParamsOutcome string
 
 // AddFaultJSONRequestBody defines body for AddFault for application/json ContentType.
 type AddFaultJSONRequestBody = FaultRuleInput
+
+// CreateFixtureJSONRequestBody defines body for CreateFixture for application/json ContentType.
+type CreateFixtureJSONRequestBody = SeedDocument
 
 // RecordUsageJSONRequestBody defines body for RecordUsage for application/json ContentType.
 type RecordUsageJSONRequestBody = UsageRecord
@@ -442,6 +654,68 @@ func (a AuditEvent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsPeriod returns the union data inside the SeedInstance_UsagePeriod as a Period
+func (t SeedInstance_UsagePeriod) AsPeriod() (Period, error) {
+	var body Period
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPeriod overwrites any union data inside the SeedInstance_UsagePeriod as the provided Period
+func (t *SeedInstance_UsagePeriod) FromPeriod(v Period) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePeriod performs a merge with any union data inside the SeedInstance_UsagePeriod, using the provided Period
+func (t *SeedInstance_UsagePeriod) MergePeriod(v Period) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSeedInstanceUsagePeriod1 returns the union data inside the SeedInstance_UsagePeriod as a SeedInstanceUsagePeriod1
+func (t SeedInstance_UsagePeriod) AsSeedInstanceUsagePeriod1() (SeedInstanceUsagePeriod1, error) {
+	var body SeedInstanceUsagePeriod1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSeedInstanceUsagePeriod1 overwrites any union data inside the SeedInstance_UsagePeriod as the provided SeedInstanceUsagePeriod1
+func (t *SeedInstance_UsagePeriod) FromSeedInstanceUsagePeriod1(v SeedInstanceUsagePeriod1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSeedInstanceUsagePeriod1 performs a merge with any union data inside the SeedInstance_UsagePeriod, using the provided SeedInstanceUsagePeriod1
+func (t *SeedInstance_UsagePeriod) MergeSeedInstanceUsagePeriod1(v SeedInstanceUsagePeriod1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SeedInstance_UsagePeriod) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SeedInstance_UsagePeriod) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -557,6 +831,52 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /v1/faults/{id} (the `DeleteFault` operationId).
 	DeleteFault(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListFixtures List the fixtures
+	//
+	// Every fixture, oldest first, without API keys.
+	//
+	// Corresponds with GET /v1/fixtures (the `ListFixtures` operationId).
+	ListFixtures(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateFixtureWithBody Create a fixture
+	//
+	// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+	CreateFixtureWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateFixture Create a fixture
+	//
+	// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+	CreateFixture(ctx context.Context, body CreateFixtureJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteFixture Delete a fixture
+	//
+	// Removes everything the fixture created (accounts, instances, principals, API keys, policies) and the fault rules scoped to it. Its keys are then unknown, and tokens issued to its principals are refused with 401. Audit events are kept.
+	//
+	// Corresponds with DELETE /v1/fixtures/{id} (the `DeleteFixture` operationId).
+	DeleteFixture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetFixture Get a fixture
+	//
+	// One fixture, without API keys.
+	//
+	// Corresponds with GET /v1/fixtures/{id} (the `GetFixture` operationId).
+	GetFixture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetFixture Reset a fixture
+	//
+	// Puts the fixture's accounts, instances, principals, keys and policies back to what its document described (a `current_month` period is the month of the reset). Nothing else changes.
+	//
+	// Corresponds with POST /v1/fixtures/{id}/reset (the `ResetFixture` operationId).
+	ResetFixture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ResetState Reset to the seed
 	//
@@ -712,6 +1032,112 @@ func (c *Client) AddFault(ctx context.Context, body AddFaultJSONRequestBody, req
 // Corresponds with DELETE /v1/faults/{id} (the `DeleteFault` operationId).
 func (c *Client) DeleteFault(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteFaultRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListFixtures List the fixtures
+//
+// Every fixture, oldest first, without API keys.
+//
+// Corresponds with GET /v1/fixtures (the `ListFixtures` operationId).
+func (c *Client) ListFixtures(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListFixturesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateFixtureWithBody Create a fixture
+//
+// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+func (c *Client) CreateFixtureWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFixtureRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateFixture Create a fixture
+//
+// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+func (c *Client) CreateFixture(ctx context.Context, body CreateFixtureJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFixtureRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteFixture Delete a fixture
+//
+// Removes everything the fixture created (accounts, instances, principals, API keys, policies) and the fault rules scoped to it. Its keys are then unknown, and tokens issued to its principals are refused with 401. Audit events are kept.
+//
+// Corresponds with DELETE /v1/fixtures/{id} (the `DeleteFixture` operationId).
+func (c *Client) DeleteFixture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteFixtureRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFixture Get a fixture
+//
+// One fixture, without API keys.
+//
+// Corresponds with GET /v1/fixtures/{id} (the `GetFixture` operationId).
+func (c *Client) GetFixture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFixtureRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetFixture Reset a fixture
+//
+// Puts the fixture's accounts, instances, principals, keys and policies back to what its document described (a `current_month` period is the month of the reset). Nothing else changes.
+//
+// Corresponds with POST /v1/fixtures/{id}/reset (the `ResetFixture` operationId).
+func (c *Client) ResetFixture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetFixtureRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -941,6 +1367,18 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 
 		}
 
+		if params.Fixture != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "fixture", *params.Fixture, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Since != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
@@ -1112,6 +1550,175 @@ func NewDeleteFaultRequest(server string, id string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListFixturesRequest constructs an http.Request for the ListFixtures method
+func NewListFixturesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fixtures")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateFixtureRequest calls the generic CreateFixture builder with application/json body
+func NewCreateFixtureRequest(server string, body CreateFixtureJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateFixtureRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateFixtureRequestWithBody constructs an http.Request for the CreateFixture method, with any body, and a specified content type
+func NewCreateFixtureRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fixtures")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteFixtureRequest constructs an http.Request for the DeleteFixture method
+func NewDeleteFixtureRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fixtures/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetFixtureRequest constructs an http.Request for the GetFixture method
+func NewGetFixtureRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fixtures/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewResetFixtureRequest constructs an http.Request for the ResetFixture method
+func NewResetFixtureRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fixtures/%s/reset", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -1360,6 +1967,60 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /v1/faults/{id} (the `DeleteFault` operationId).
 	DeleteFaultWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteFaultResponse, error)
 
+	// ListFixturesWithResponse List the fixtures
+	//
+	// Every fixture, oldest first, without API keys.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/fixtures (the `ListFixtures` operationId).
+	ListFixturesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListFixturesResponse, error)
+
+	// CreateFixtureWithBodyWithResponse Create a fixture
+	//
+	// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+	CreateFixtureWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFixtureResponse, error)
+
+	// CreateFixtureWithResponse Create a fixture
+	//
+	// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+	CreateFixtureWithResponse(ctx context.Context, body CreateFixtureJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFixtureResponse, error)
+
+	// DeleteFixtureWithResponse Delete a fixture
+	//
+	// Removes everything the fixture created (accounts, instances, principals, API keys, policies) and the fault rules scoped to it. Its keys are then unknown, and tokens issued to its principals are refused with 401. Audit events are kept.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/fixtures/{id} (the `DeleteFixture` operationId).
+	DeleteFixtureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteFixtureResponse, error)
+
+	// GetFixtureWithResponse Get a fixture
+	//
+	// One fixture, without API keys.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/fixtures/{id} (the `GetFixture` operationId).
+	GetFixtureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetFixtureResponse, error)
+
+	// ResetFixtureWithResponse Reset a fixture
+	//
+	// Puts the fixture's accounts, instances, principals, keys and policies back to what its document described (a `current_month` period is the month of the reset). Nothing else changes.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/fixtures/{id}/reset (the `ResetFixture` operationId).
+	ResetFixtureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ResetFixtureResponse, error)
+
 	// ResetStateWithResponse Reset to the seed
 	//
 	// Replaces the whole state with the seed the server was started with and removes every fault rule. Audit events are kept.
@@ -1433,6 +2094,8 @@ type ListAuditEventsResponse struct {
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -1448,6 +2111,11 @@ func (r ListAuditEventsResponse) GetJSON400() *Error {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ListAuditEventsResponse) GetJSON401() *Error {
 	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListAuditEventsResponse) GetJSON404() *Error {
+	return r.JSON404
 }
 
 // GetBody returns the raw response body bytes
@@ -1577,6 +2245,8 @@ type AddFaultResponse struct {
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -1592,6 +2262,11 @@ func (r AddFaultResponse) GetJSON400() *Error {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r AddFaultResponse) GetJSON401() *Error {
 	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AddFaultResponse) GetJSON404() *Error {
+	return r.JSON404
 }
 
 // GetBody returns the raw response body bytes
@@ -1665,6 +2340,267 @@ func (r DeleteFaultResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DeleteFaultResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListFixturesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FixtureList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListFixturesResponse) GetJSON200() *FixtureList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListFixturesResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r ListFixturesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListFixturesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListFixturesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListFixturesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateFixtureResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Fixture
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateFixtureResponse) GetJSON201() *Fixture {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateFixtureResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateFixtureResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateFixtureResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateFixtureResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateFixtureResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateFixtureResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateFixtureResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteFixtureResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteFixtureResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteFixtureResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteFixtureResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteFixtureResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteFixtureResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteFixtureResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetFixtureResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Fixture
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFixtureResponse) GetJSON200() *Fixture {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetFixtureResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetFixtureResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFixtureResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFixtureResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFixtureResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFixtureResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ResetFixtureResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ResetFixtureResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ResetFixtureResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetFixtureResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetFixtureResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetFixtureResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetFixtureResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -1998,6 +2934,96 @@ func (c *ClientWithResponses) DeleteFaultWithResponse(ctx context.Context, id st
 	return ParseDeleteFaultResponse(rsp)
 }
 
+// ListFixturesWithResponse List the fixtures
+//
+// Every fixture, oldest first, without API keys.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/fixtures (the `ListFixtures` operationId).
+func (c *ClientWithResponses) ListFixturesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListFixturesResponse, error) {
+	rsp, err := c.ListFixtures(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListFixturesResponse(rsp)
+}
+
+// CreateFixtureWithBodyWithResponse Create a fixture
+//
+// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+func (c *ClientWithResponses) CreateFixtureWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFixtureResponse, error) {
+	rsp, err := c.CreateFixtureWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateFixtureResponse(rsp)
+}
+
+// CreateFixtureWithResponse Create a fixture
+//
+// Adds a seed document (the format of `--seed` files) to the running state, all or nothing, as a fixture that a test owns: its accounts, instances and principals, with their keys and policies. What the document leaves out is generated: account ids (32 lowercase hex), instance CRNs (in the document's region, under the instance's account), principal ids and API keys (44 characters). A principal that names no policy is an Administrator of the fixture's accounts, and of nothing else. The answer is the only place a generated key is shown. An id, CRN or key that exists already is a 409; a server holds at most 10,000 fixtures.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/fixtures (the `CreateFixture` operationId).
+func (c *ClientWithResponses) CreateFixtureWithResponse(ctx context.Context, body CreateFixtureJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFixtureResponse, error) {
+	rsp, err := c.CreateFixture(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateFixtureResponse(rsp)
+}
+
+// DeleteFixtureWithResponse Delete a fixture
+//
+// Removes everything the fixture created (accounts, instances, principals, API keys, policies) and the fault rules scoped to it. Its keys are then unknown, and tokens issued to its principals are refused with 401. Audit events are kept.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/fixtures/{id} (the `DeleteFixture` operationId).
+func (c *ClientWithResponses) DeleteFixtureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteFixtureResponse, error) {
+	rsp, err := c.DeleteFixture(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteFixtureResponse(rsp)
+}
+
+// GetFixtureWithResponse Get a fixture
+//
+// One fixture, without API keys.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/fixtures/{id} (the `GetFixture` operationId).
+func (c *ClientWithResponses) GetFixtureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetFixtureResponse, error) {
+	rsp, err := c.GetFixture(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFixtureResponse(rsp)
+}
+
+// ResetFixtureWithResponse Reset a fixture
+//
+// Puts the fixture's accounts, instances, principals, keys and policies back to what its document described (a `current_month` period is the month of the reset). Nothing else changes.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/fixtures/{id}/reset (the `ResetFixture` operationId).
+func (c *ClientWithResponses) ResetFixtureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ResetFixtureResponse, error) {
+	rsp, err := c.ResetFixture(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetFixtureResponse(rsp)
+}
+
 // ResetStateWithResponse Reset to the seed
 //
 // Replaces the whole state with the seed the server was started with and removes every fault rule. Audit events are kept.
@@ -2138,6 +3164,13 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
 	}
 
 	return response, nil
@@ -2240,6 +3273,13 @@ func ParseAddFaultResponse(rsp *http.Response) (*AddFaultResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
 	}
 
 	return response, nil
@@ -2254,6 +3294,198 @@ func ParseDeleteFaultResponse(rsp *http.Response) (*DeleteFaultResponse, error) 
 	}
 
 	response := &DeleteFaultResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListFixturesResponse parses an HTTP response from a ListFixturesWithResponse call
+func ParseListFixturesResponse(rsp *http.Response) (*ListFixturesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListFixturesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FixtureList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateFixtureResponse parses an HTTP response from a CreateFixtureWithResponse call
+func ParseCreateFixtureResponse(rsp *http.Response) (*CreateFixtureResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateFixtureResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Fixture
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteFixtureResponse parses an HTTP response from a DeleteFixtureWithResponse call
+func ParseDeleteFixtureResponse(rsp *http.Response) (*DeleteFixtureResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteFixtureResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetFixtureResponse parses an HTTP response from a GetFixtureWithResponse call
+func ParseGetFixtureResponse(rsp *http.Response) (*GetFixtureResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFixtureResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Fixture
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseResetFixtureResponse parses an HTTP response from a ResetFixtureWithResponse call
+func ParseResetFixtureResponse(rsp *http.Response) (*ResetFixtureResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetFixtureResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}
@@ -2482,6 +3714,21 @@ type ServerInterface interface {
 	// DeleteFault Remove a fault rule
 	// (DELETE /v1/faults/{id})
 	DeleteFault(ctx echo.Context, id string) error
+	// ListFixtures List the fixtures
+	// (GET /v1/fixtures)
+	ListFixtures(ctx echo.Context) error
+	// CreateFixture Create a fixture
+	// (POST /v1/fixtures)
+	CreateFixture(ctx echo.Context) error
+	// DeleteFixture Delete a fixture
+	// (DELETE /v1/fixtures/{id})
+	DeleteFixture(ctx echo.Context, id string) error
+	// GetFixture Get a fixture
+	// (GET /v1/fixtures/{id})
+	GetFixture(ctx echo.Context, id string) error
+	// ResetFixture Reset a fixture
+	// (POST /v1/fixtures/{id}/reset)
+	ResetFixture(ctx echo.Context, id string) error
 	// ResetState Reset to the seed
 	// (POST /v1/reset)
 	ResetState(ctx echo.Context) error
@@ -2540,6 +3787,13 @@ func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "correlation_id", ctx.QueryParams(), &params.CorrelationId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter correlation_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "fixture" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fixture", ctx.QueryParams(), &params.Fixture, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter fixture: %s", err))
 	}
 
 	// ------------- Optional query parameter "since" -------------
@@ -2608,6 +3862,72 @@ func (w *ServerInterfaceWrapper) DeleteFault(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.DeleteFault(ctx, id)
+	return err
+}
+
+// ListFixtures converts echo context to params.
+func (w *ServerInterfaceWrapper) ListFixtures(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListFixtures(ctx)
+	return err
+}
+
+// CreateFixture converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateFixture(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateFixture(ctx)
+	return err
+}
+
+// DeleteFixture converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteFixture(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteFixture(ctx, id)
+	return err
+}
+
+// GetFixture converts echo context to params.
+func (w *ServerInterfaceWrapper) GetFixture(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetFixture(ctx, id)
+	return err
+}
+
+// ResetFixture converts echo context to params.
+func (w *ServerInterfaceWrapper) ResetFixture(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ResetFixture(ctx, id)
 	return err
 }
 
@@ -2703,6 +4023,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v1/faults", wrapper.ListFaults, options.OperationMiddlewares["list_faults"]...)
 	router.POST(options.BaseURL+"/v1/faults", wrapper.AddFault, options.OperationMiddlewares["add_fault"]...)
 	router.DELETE(options.BaseURL+"/v1/faults/:id", wrapper.DeleteFault, options.OperationMiddlewares["delete_fault"]...)
+	router.GET(options.BaseURL+"/v1/fixtures", wrapper.ListFixtures, options.OperationMiddlewares["list_fixtures"]...)
+	router.POST(options.BaseURL+"/v1/fixtures", wrapper.CreateFixture, options.OperationMiddlewares["create_fixture"]...)
+	router.DELETE(options.BaseURL+"/v1/fixtures/:id", wrapper.DeleteFixture, options.OperationMiddlewares["delete_fixture"]...)
+	router.GET(options.BaseURL+"/v1/fixtures/:id", wrapper.GetFixture, options.OperationMiddlewares["get_fixture"]...)
+	router.POST(options.BaseURL+"/v1/fixtures/:id/reset", wrapper.ResetFixture, options.OperationMiddlewares["reset_fixture"]...)
 
 }
 
@@ -2754,6 +4079,20 @@ func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents404JSONResponse ErrorContainer
+
+func (response ListAuditEvents404JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2872,6 +4211,20 @@ func (response AddFault401JSONResponse) VisitAddFaultResponse(w http.ResponseWri
 	return err
 }
 
+type AddFault404JSONResponse ErrorContainer
+
+func (response AddFault404JSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteFaultRequestObject struct {
 	Id string `json:"id"`
 }
@@ -2905,6 +4258,244 @@ func (response DeleteFault401JSONResponse) VisitDeleteFaultResponse(w http.Respo
 type DeleteFault404JSONResponse ErrorContainer
 
 func (response DeleteFault404JSONResponse) VisitDeleteFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFixturesRequestObject struct {
+}
+
+type ListFixturesResponseObject interface {
+	VisitListFixturesResponse(w http.ResponseWriter) error
+}
+
+type ListFixtures200JSONResponse FixtureList
+
+func (response ListFixtures200JSONResponse) VisitListFixturesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFixtures401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListFixtures401JSONResponse) VisitListFixturesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFixtureRequestObject struct {
+	JSONBody *CreateFixtureJSONRequestBody
+	Body     io.Reader
+}
+
+type CreateFixtureResponseObject interface {
+	VisitCreateFixtureResponse(w http.ResponseWriter) error
+}
+
+type CreateFixture201JSONResponse Fixture
+
+func (response CreateFixture201JSONResponse) VisitCreateFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFixture400JSONResponse struct{ ErrorJSONResponse }
+
+func (response CreateFixture400JSONResponse) VisitCreateFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFixture401JSONResponse ErrorContainer
+
+func (response CreateFixture401JSONResponse) VisitCreateFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateFixture409JSONResponse ErrorContainer
+
+func (response CreateFixture409JSONResponse) VisitCreateFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFixtureRequestObject struct {
+	Id string `json:"id"`
+}
+
+type DeleteFixtureResponseObject interface {
+	VisitDeleteFixtureResponse(w http.ResponseWriter) error
+}
+
+type DeleteFixture204Response struct {
+}
+
+func (response DeleteFixture204Response) VisitDeleteFixtureResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteFixture401JSONResponse struct{ ErrorJSONResponse }
+
+func (response DeleteFixture401JSONResponse) VisitDeleteFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFixture404JSONResponse ErrorContainer
+
+func (response DeleteFixture404JSONResponse) VisitDeleteFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFixtureRequestObject struct {
+	Id string `json:"id"`
+}
+
+type GetFixtureResponseObject interface {
+	VisitGetFixtureResponse(w http.ResponseWriter) error
+}
+
+type GetFixture200JSONResponse Fixture
+
+func (response GetFixture200JSONResponse) VisitGetFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFixture401JSONResponse struct{ ErrorJSONResponse }
+
+func (response GetFixture401JSONResponse) VisitGetFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFixture404JSONResponse ErrorContainer
+
+func (response GetFixture404JSONResponse) VisitGetFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetFixtureRequestObject struct {
+	Id string `json:"id"`
+}
+
+type ResetFixtureResponseObject interface {
+	VisitResetFixtureResponse(w http.ResponseWriter) error
+}
+
+type ResetFixture204Response struct {
+}
+
+func (response ResetFixture204Response) VisitResetFixtureResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ResetFixture401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ResetFixture401JSONResponse) VisitResetFixtureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetFixture404JSONResponse ErrorContainer
+
+func (response ResetFixture404JSONResponse) VisitResetFixtureResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -3182,6 +4773,21 @@ type StrictServerInterface interface {
 	// DeleteFault Remove a fault rule
 	// (DELETE /v1/faults/{id})
 	DeleteFault(ctx context.Context, request DeleteFaultRequestObject) (DeleteFaultResponseObject, error)
+	// ListFixtures List the fixtures
+	// (GET /v1/fixtures)
+	ListFixtures(ctx context.Context, request ListFixturesRequestObject) (ListFixturesResponseObject, error)
+	// CreateFixture Create a fixture
+	// (POST /v1/fixtures)
+	CreateFixture(ctx context.Context, request CreateFixtureRequestObject) (CreateFixtureResponseObject, error)
+	// DeleteFixture Delete a fixture
+	// (DELETE /v1/fixtures/{id})
+	DeleteFixture(ctx context.Context, request DeleteFixtureRequestObject) (DeleteFixtureResponseObject, error)
+	// GetFixture Get a fixture
+	// (GET /v1/fixtures/{id})
+	GetFixture(ctx context.Context, request GetFixtureRequestObject) (GetFixtureResponseObject, error)
+	// ResetFixture Reset a fixture
+	// (POST /v1/fixtures/{id}/reset)
+	ResetFixture(ctx context.Context, request ResetFixtureRequestObject) (ResetFixtureResponseObject, error)
 	// ResetState Reset to the seed
 	// (POST /v1/reset)
 	ResetState(ctx context.Context, request ResetStateRequestObject) (ResetStateResponseObject, error)
@@ -3344,6 +4950,156 @@ func (sh *strictHandler) DeleteFault(ctx echo.Context, id string) error {
 		return err
 	} else if validResponse, ok := response.(DeleteFaultResponseObject); ok {
 		return validResponse.VisitDeleteFaultResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListFixtures operation middleware
+func (sh *strictHandler) ListFixtures(ctx echo.Context) error {
+	var request ListFixturesRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListFixtures(ctx.Request().Context(), request.(ListFixturesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListFixtures")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListFixturesResponseObject); ok {
+		return validResponse.VisitListFixturesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateFixture operation middleware
+func (sh *strictHandler) CreateFixture(ctx echo.Context) error {
+	var request CreateFixtureRequestObject
+
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body CreateFixtureJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/yaml") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateFixture(ctx.Request().Context(), request.(CreateFixtureRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateFixture")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateFixtureResponseObject); ok {
+		return validResponse.VisitCreateFixtureResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteFixture operation middleware
+func (sh *strictHandler) DeleteFixture(ctx echo.Context, id string) error {
+	var request DeleteFixtureRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteFixture(ctx.Request().Context(), request.(DeleteFixtureRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteFixture")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteFixtureResponseObject); ok {
+		return validResponse.VisitDeleteFixtureResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetFixture operation middleware
+func (sh *strictHandler) GetFixture(ctx echo.Context, id string) error {
+	var request GetFixtureRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFixture(ctx.Request().Context(), request.(GetFixtureRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFixture")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetFixtureResponseObject); ok {
+		return validResponse.VisitGetFixtureResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ResetFixture operation middleware
+func (sh *strictHandler) ResetFixture(ctx echo.Context, id string) error {
+	var request ResetFixtureRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ResetFixture(ctx.Request().Context(), request.(ResetFixtureRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResetFixture")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ResetFixtureResponseObject); ok {
+		return validResponse.VisitResetFixtureResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3516,58 +5272,85 @@ func (sh *strictHandler) AdvanceUsagePeriod(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fptj9s2Ev4rA12B7OLkt802TXyfnL0UZ6DJBZsWBS7Z89Li2GIikSpJresG+98PQ1KyZMmO06RBiut+",
-	"WkvkzHDmmRfO6H2UqLxQEqU10fR9pNEUShp0P55prTT9kyhpUVr6lxVFJhJmhZKjt0ZJemaSFHNG/32j",
-	"cRVNo7+NdlRH/q0ZOWpXSlomJOro/v4+jjiaRIuCqEXTaCYBaVEMQoJN0f+CpNoDauUez58+h9nLOfyL",
-	"Sb5U6t0wIlqBD4kxK7mwz+4qkTkXxIFlL7UqUFtBx7O6xB4BiPZVpkoOs8SKO2G38KNmyTvUgEQwBmac",
-	"EAb1HWrYaGURhAWrQFgDjFhDptbDKI6KBr/3EUs8m/eR3RYYTSNjtZDr6D6OEqU1Zk6rc967wjH/UeTY",
-	"+1ZIYQWz3lrHzht2quVbTCztzNEYtu6nqkqbKM8RZZlH09eRKZMEjYniaMVEVmqMbuLuRo0sQOOjZDF4",
-	"h1rYba8wluk12o+k6WT5pRQaOUkfLLA7WVOv+1ZoarVmf9Mj9g5tPwjjJGzb3bFw/wmLufmQnzTAe19z",
-	"Y1qzLf2W+KtdJKU23tZt/L7UaFBa2KToHahgawRhYFVm2RQKZgxBlRm49SRuYaW0W0l0/fKzTSqSFHK2",
-	"hSUC5oXdng9htmxTfoeF9R5hACVHDktcKY07tlxw8oE9Q+5ZJOimT6178aKrVnrfVmt7QaJ4P66PYT5X",
-	"GhdCrtQHQNhmJdkBx/QP3vdo4ThSnew7Sfv0kws59wefdGFiLLOlWeypQEiLa4q9cWQ1Sw5I1pTDL4sr",
-	"ZffJ8T0rM3tdZtjF48zDZEUrQJcZxrARNnWBUnBgkkOiSmlNN1i6512K3wuNoOQOsjYVBnImt5Azm6RC",
-	"roHkR2NNTKsk4K+F0PgPYB7BOTJpQCrPmRjn7FeRU3ibjKs/p93wMO7RXqKRWeQL5kRcKZ3TfxFnFgfW",
-	"B5MOFDhmbLvwQG0f6mcmwkEyJddNR2LSbFDHoHTzqdNnS/JHe0KP+4T2ijBB6LYIP6boDARcIWnHwoo0",
-	"vdIq95LRqUBJ4nracVNhe456HWzjzuEYEh++T1lI++gy6juE4AcSoLFMJn0YlFC9hKvrF3X+foX6TiQ4",
-	"uLp+ASkyjhrIiylA7mGFyW1Q9g8o1zaNpt9OLpyyq9+TnvNn4q5Hmp9TtClqisIUYI0VWeZUMHVKNwWx",
-	"XW6dhziAxu55wYyFnf0acXWpVIZMunRdoGZVidFRQv12zqs6imqoM1WgZIUYblmencdgyiQlFa3RLiq9",
-	"dfWxo7anmUeXH1RMoYVMRMGyfhTOZ88pNgQRE5ZlqD9okItvH53AVy3ZUmShwDgUV4QBkzL6teqGlD1B",
-	"lKQUqLegJLY9Q5XLDFuxpdc7ZZkvPa4pc/f45VWmjHf6REmJrn7xMVSqEB36waDR6u2CrSzqhcFESd4X",
-	"eIiQTxUuWMI17RrMaFdwilaYefzo8sNhxiDyA6waJvD8uGYbAxoLZIRvlths64OOkhQfJJXVVaw/MUIY",
-	"xB4PeL5vyl0EMmwDZ05TwEpKGTZccFyCms+en5/K2Wmyz/vITgFbbo0LSch4yId9d50zyt0gJKVZ5AsX",
-	"889b1vj2yZOGLZxl9mXay+aCqtpG7grKCsE6xKyjOX4ui/JIEb5imeneqhoFwNT7FJwhoziz59XnMeBq",
-	"hYmFM2YhQ4p6BAS1qlFaZdEYnMecOxtR6czLDP9sZcT/WUnw9SXpv1LmXynzr5T5dSauw0mov83iGJ3e",
-	"ZtldWztdlr2sGQj35cV5cPdr4rMv0OFwR05bvX1gKOJ9dOzaz+wVr2NSvrLM4nE5D8bsRSZysXfbrTy2",
-	"45lFxuTiwE2tNGyNi0RJU+bIm452AmG/2Ynyu3YWqIVycrEs+/cqmr4+DpKXfv39TRzJMssYEXedxoP6",
-	"3x3+4FH7TPSyFmyvySX5woau72lJ1lim7Uft2TtKg0C8498n9E90Pi/5TwX/ILY+uw+EFFBr2DNx7lqX",
-	"ot0w/+WQ0OJ0UIHXmCjNv7jqDma4V/4FVFqNgXGOvEorSak1pXN/rA+k8IvJ5XeXjx8+uvzuaC4/rMLD",
-	"PuOPUGpht6/IRl5pM54L+RSZRt2vN0YLwKp3oY9djXGYy3DaIveZ7WwwcEsHbqnLXw4KDkyefi1Sam3h",
-	"51lV47jLl/KjVpkrIEOhpnGFGqnkDUKcJTkf/aL9r/MhzC0IE/o/2tK2+dPnDwzRmIKwb2SG1kCSCbKH",
-	"dZdaug1xzJUBrsUdNo74wKdwdLW1WMFbtTSgmaSLhKvkC2YM8viNJBoaGffXDTfPCo1++i8X1iKvhHO0",
-	"OZSSSvNROOTobgJKZtt6WvBGhhOKPS0z2TLI2W1L67fnMfhhhC8ZqbKFvDQWDEr+RjIDt7PSpkqL31xl",
-	"PQVvenhTjscPkwZp9wBvh2+ku+YmKA3uGvfRrGBJinAxHJPb6iwY1UxHo81mM2Tu9VDp9SjsNaMf5lfP",
-	"Xrx6NrgYjoepzTNXRghLYSGqbNi0ehRHd6iNR8RkOB6OwwWErhLRNHo4HA8fUvpgNnVQHt1NRk77g90A",
-	"ad1X8FI5ZLrGaqA7GC0GlXE07iJnbAwrkVnU7rkMQxtmgTk4TIG5qZF/nDCtBRq4bYyfbivj1LMky96h",
-	"oThRo8fdrUOl37hNRdMoE8YunLyLcDw6umY5WtTGhWNBh/ulRL2N4spQ9QRvN3Pev9N0sls/pd0IcEfq",
-	"Y6acRLcvLIeRIfjpVx/n5ljxo47RZefnUZQB4ExpYKMA/MR1JUBwj/vzQ6KEedYBOVwaOVGdjdmpL356",
-	"KU4uHp9M0YiQAmpCpxUz/dR8+dqkVlcKE7qANG9JDy/22znHGzld28yg4SjT3UzUdxnpJ3mcTZmFNbtD",
-	"EPaQhcKotyl4waxFTWv/+3o8eHLzfhJPHt9/06OLm7j9QcfFePzZPufYm3r3fM5BAK3bAd7JhxTzLr0U",
-	"fcRraf3XIn715OTVVBOUec70NoTFVkR0U/w1xZboysfl6Ia2UKDdXR45Zugr2XbASjJkehHWdfR62Q3L",
-	"L5RvnwkDGa7s8JMOc425usOQB3ft1N4jxf1p4pnb66ew7TzgUnGqNgcaoJT2Ddu42qJeJSykHrU9cf2Q",
-	"lj4f+tq9gAPgo7Oa4aeDqG6weooHlF4o06P1ueuDGL/fgJChjJ69nD8woR1lpqEeDPpmHjjOEGhcv9Fr",
-	"OK7L/hjqnmC303cOlBSENbtueviyqu5cMd9Id/9oVRTIG92y8/ZXIbcumdyGsjV3rWdawOC20Z263fUA",
-	"adUQZr2zFNehcrijCiMcmUrh0lRF4eV4Qiwuxw9d+UuY9+qjspNsboAYuU8LwodinFm2ZAZjMCo4iUaH",
-	"LXAYw1AOMdexRtPFLeOhVRX5uwga+1Tx7ecHrJ+g3LfvPO4i2XGXyefnfsxVWh9nfMlIPeOcqs3jUa0V",
-	"qEfvBb8/Fq3989qifZUlFdqNooxH+wY5UMN0+/XNhMwGv80G/xkPngxu/n5aSr48MnoRBtaufP5I9dLq",
-	"y0/KNKfao27C94e/aywylgT326QqQ38L3bWPDSI/ehP311ESynTyH0WZxpWnCgtd9/aNIsc6OtUCXlBh",
-	"ajEpYK+ZkL/LHE9+rzkM2qr34uYER4xRVp+19RtjxhttHQitFaLNZLOfVHV4HLXQ56m6BgzeqiVoJvtU",
-	"nCjNF16GPyaINvtlJ0XQz1dwtHvoB6JoQ4kePLt63yuTwO31hH90hP2kEEAS7pBSmfQ47ga7lmr4RuBA",
-	"KGijrYkyOJPuQ1WppO9TUZlRsO2AmcFWlYO1giJj0ripf0hX7RZwDL+hVm5A3IV6F7O0tdWl/QNx22qU",
-	"/8nQm6RMrvHrRewrtA0vq215EmBHjN9Vffb+uPmK0pFPAw0dudq4HSNDY9eVmZmrD2LQYp3apipDdPUQ",
-	"l7wCbBhYtwDrfMA1URnkStqUODDnA4C9gA5n+RKgbs4+/xRwFtJFBYmbenjxFeH5E2qEmTf6iR7QGJy4",
-	"Yrg1Mnl9QxWqL8V8rdxVbKYSlnWmF8NW53w6Gk0uvhuOh+PhZPp4/HhczQbcBC1ItU/8n/XIYp94ZcPh",
-	"rmC/qund/y8AAP//",
+	"7Fxtc9u2k/8qGF5nYs+ferDjpon6Sk3bO880bSbp/zpzjU+GyZWEmgJUALSiZvzdb3YBkqAE6sFJPOlN",
+	"8yYSBQKLffztYuEPSaYWSyVBWpOMPiQazFJJA/TlB62Vxg+ZkhakxY98uSxExq1QcvCHURKfmWwOC46f",
+	"vtIwTUbJfwyaWQfuVzOg2V4qabmQoJP7+/s0ycFkWixxtmSUjCUDHJQyIZmdg/vGsuodpqb0+PK7V2z8",
+	"+pL9F5f5jVK3/QTn8usgGeMyF/aHu4rkPBe4Ai9ea7UEbQVuz+oSIgTg3C8LVeZsnFlxJ+ya/ap5dgua",
+	"AU6YMm6ICAP6DjRbaWWBCcusYsIaxnFpVqhZP0mTZbDeh4RnbpkPiV0vIRklxmohZ8l9mmRKayiIq5d5",
+	"dAQt/qtYQPRXIYUV3Dpp7dqvf1Pd/AGZxTcXYAyfxWdVpc2UWxFkuUhGvyemzDIwJkmTKRdFqSG5Srdf",
+	"1MC9ahxFi4E70MKuo8RYrmdgj5yTaPmzFBpypN5LoNlZyNdNKYRcrZe/ipDdaNtPwhCFbbnTEvRJWFiY",
+	"fXYSKO99vRrXmq/xu4T3dpKV2jhZt/X3tQYD0rLVHJwBLfkMmDBsWhbFiC25Maiq3LBrN8U1mypNI3Fe",
+	"N/xkNRfZnC34mt0Ag8XSrk/7bHzTnvkWltZZhGEgc8jZDUyVhmbZXORoAxuC3JCI502MrRv+Yput+Hub",
+	"re0Bmcrjer1L5xdKw0TIqdqjhO2lJO8wTPfgQ4QLuzWVaG8ojfFnIeSl2/jZtpoYy21pJhssENLCDH1v",
+	"mljNsw7KQjrcsLRidoyOH3lZ2DdlAdv6OHZqMsURTJcFpGwl7JwcpcgZlznLVCmt2XaW9Hx7xh+FBqZk",
+	"o7J2LgxbcLlmC26zuZAzhvSDsSbFUZLB+6XQ8C3jToMXwKVhUrmVceEFfy8W6N7OhtU/4q5/mEa4l2ng",
+	"FvIJJxKnSi/wU5JzCz3rnMmWKuRQ8PXEKWp7U79x4TdSKDkLDYlLswKdMqXDp8TPFuXPNogexoh2jDCe",
+	"6DYJv86BBMRyBcgdy6bI6alWC0cZ7oopiasett2peG8xPkSUwv/ERD5iShbrWmIoWdINaSyXGRja+Jqe",
+	"LbWQmVjywnxLTCBqZ0ht7ZOqefFp7bGcvLlce4b9BHJm58no2QXxq/p6liZLbi1oJPF/f+e9v8a9/xn2",
+	"XvSu/vVVbHtzYSOSfFNtpKYQ2ZhvMk5I++wiiclI5B3x3TEkwk1Zc4u9fPNzDU/egr4TGfRevvmZzYHn",
+	"oBk6KfT/G6awzZqvz843ebNFUSHuItT8Ngc7B41BBuOHsaIoiAUj0imzxGW9QMn+Unq+5MayRj2DsHGj",
+	"VAFcEhpZguYVgtpiQv3rZV7BRISIJ2oJki9Ff80XxWnKTJnNkUUzsJOKb9v8aGbbqzRbjKn1NG5kl+NX",
+	"6Po8iRkvCtB7BXL+9bMD1lU3/EYUHj91uU1hmJlz/Dbd9pgbhCiJEV6vmZLQNnxV3hTQcp1R5yPLxY3T",
+	"awQmEbfzslDG+bRMSQkEz1yIkMo7v7gyaLB6PeFTC3piIFMyj/lVnMhFQooF7A2+1RvjW94oWl70+bOL",
+	"/V7UAOQdSwUicOvlmq8M07AEjvrNM1usnU9VEv2DxKyhCmUHeggDELGAV5uibDyQ4St2QpxivMSIaH3+",
+	"RvH3cvzq9NCViZMx60M5ed2iMeSSgOc+3MdSuROEJkxIRBGQTyiknbak8fWLF4EsSDKbNG2AFYGgPQjN",
+	"nlneWXuftRPCXMpluSPHmPLCbCeNAb4ZOZtiJ8DRz2xY9WnKYDqFzLITblkB6PVQEdS01tIKJKSMLOaU",
+	"ZISZQV4W8HdDSf8gnv9PiOfLwyD/IIJ/EME/iODLjMvdMTZeJKOFDi+SNUWHrRrZBijwE0fD/n6HjeGX",
+	"NN6SWQjLPL7okzO5hbVhfLkErp1f94VrXrGe1y8wYWMlYVf/aO27o4jUFHceUn3Yk1iauG+qf36Cjp3K",
+	"NIeT2cSvw8Xq2P669pj7pLsN+WqWhptrEbNDFTp00/149Db262Y18Q6SXofRI6o9UWHwpZigdm7L9Zc9",
+	"ehrgiuPk3aFie2uj1dlCaUATZifUIPLI0UJM+jTEL1OLP8rRS68Pb1Bym8zshjehITwxaAhHY5VNuqu1",
+	"dlH51nILu+nsNOdJIRZiwztUEXorEi8LLicdwisNn8EkU9KUC8jDwHrAxO5lIuVBby5BC0V08aL4ZZqM",
+	"ft9tdq/d+PurNJFlUXCcnM6FOvnfbL5zqzERva4J2ziSkPnE+jO6w9yysVzbo97Z2EowQdqsHyP6LUA+",
+	"bjzGzgx3Q+XyuFF4W2Mi/5bNQCJAxjg3rTDjydNzVqgV6IwbYHN4f/rAjGTSkZKg8MxO2p4g9FEacoZj",
+	"EedMxax0SL4Gtw6aVbuZc0wHJbATTAmqp85TGpaDAxSnLd+4SyuR768LB1IX/H11ZhPgpiY4RIX2vcrK",
+	"Bcjj6xIITFnu36as7LrXw4fXbCoKMAxR/wk+GOSwUC4jGlWMMDVIFDrGvTRIWoORZEZpkLyGPzaYSeZs",
+	"qQqRCUxcLyXjNeRyCYbIU/S0NPAW1tVxZAFTy1SJIlP4vVa7A7HVPkFVBrItq53HbTtg1NiyhTKWnaXD",
+	"4RDjLqpWLL7uI62KC1u0DfdBr89EUAul7aNIw6xO1MmCklFSmh5wg6AtUpqh8VVWHGjaHPND1Axh2tIP",
+	"/MrT8y1PcvWvnvvvq6hLjRreZRBqj3CXASyLAIk6068M84mpXU+4VdyfkKmr9Qhrtvbc9l5ToY2tJjq+",
+	"RnHDs1vw8blWgGCKs/Pne+fY6dwQpctDsFU0lKSslDmdK5mOPR5SL/pYdHQkP/7MrC4mIBGHhOgqKFo4",
+	"zMGLQrmSfBQmVZn/7irEMUhtZ2FmE3ttCywrtcb4TiOZGzlihERcwixzKuBe+4GThZJ2fo0SUxKOAHJp",
+	"kxy0popkBlebwKiSWxcUopB8rGFbcQcTa4sHyOcRLOx4+In06Y/a1oK/f+CbDzes40HzZ7C07rTmkFmO",
+	"VVaESuuHx6HjgkGYYh7pYrUqWjn9OEcuGKt9G90rLvmM0vzftLD04Q2VXZM0+W8BK9D7s35ao5NTYbnk",
+	"0YJ2jbfYDRRKzgyz6pPG5+5yzqU1NaxulkRMF4IFdsKl6+VjhTCWzcQduDSnncjsOGI4H+7xSF0Voa4j",
+	"j2ikf8A5R1Vg2nxtO130CUeciZw6W+uspOFlS4fpCIRn826FMMeBaGfZ+517VS0L4TOZzXHlsy2j+Td6",
+	"Mxdw/73M95acPnlpzJ8E1ciltUdvql3A6TEKRK2VrroY+AYypfNHZ13nQddb9wOruJoynueQV6dLFYJz",
+	"29pzknd+dvHNxfOnzy6+2Ykcu1nYXUpzWyi1sOu3KCPHNDK474Br0B3FHRzArLr1x+BVLz43DoVC7ooO",
+	"J70eDe3RUPJ0pAqkTG7+mqS5tUt3KaHq/o0AXyWtVgX5W2//GqagAfM1T8RJtsgHf2r37bTPLi06Ytfl",
+	"pi2+dvndqyfks0dM2HeyAGtYVgiUh6WeAMTQOSyUYbkWdxBs8Yk7yQMq5ogp+0PdGKa5RLRN/QpLbgzk",
+	"6TuJc2jgrpzvLiX4bm38tBCWzrAccTR37lOsgd/k4O7MHWlVzQbvpN+h2OAyly2BnFy3uH59ijmsyOa+",
+	"sJPxomCL0lhmQObvJDfselzaudLiL0JmI+ZEz96Vw+HTLJiaHsB1/52kZp4MpIGm+zoZL3k2B3beH6LZ",
+	"6sIL1YwGg9Vq1ef0c1/p2cC/awY/Xb784ee3P/TO+8P+3C7ceZOw6BaSSoah1JM0uQNtnEac9Yf9oe9D",
+	"kHwpklHytD/sP02o+DAnVR7cnQ2I+73mFsAsdu79k6iatlrCCrTbCy1lqsjBWIcoUjYVhQVNz6XvvOeW",
+	"cVKHEePU+u8eZ1xrAYZdB3cIrivh1BcCLL8FhC+N9lAHkT/wD5oqklGCUGJC9E789nDrmi/AgjbkjgVu",
+	"7s8S9Lo6oxk11zCai0N7YjdmgrGZmnsczVTHXFXBeWNu2d/7YO4KQ2zl8G7IUdvYXs5dKqD6zonSjA+8",
+	"4tfVdaf3p12k+EsJHXRQGDmQncEFGHcmEp2RUrS9O2s3PVGrgVNpV8Hzm0YeN9w2VTtcqyUqbSrSSgeF",
+	"5S5+VH1YHeR/VBtUF+eM8KGuXvGws5z4bK4+Fc5WIyLChmGq+fR8szlvd1teTFKBQxg1F3hczyh+RanQ",
+	"GfGM34FvZIjqj7uXFBIe8nbYe3H14Sw9e34f4+xV2r59eD4cfrK7hxtXtCJ3D9EQ6+4np6l99O0XjorY",
+	"5DW17mqjG3121OiLg0cjUioXC67XPli04gRdUJuhx01eumiVUEEMw0/TWZNDAQ7ft914VgDXEz9uSwoX",
+	"28HqZ+WaEYWhA5n+sVtvbeYNLNRddezTtNJGt5TGg+cP9K67YNSOjgRQ5mrV0fyKYMjwFSGuepSwbO50",
+	"PBLturj06XS13SjVoaq4V/NxfCclqptr3YwdTF8qE+H6JTWJGfc++mufXIxfX2I27A5MRx4le35zpzgk",
+	"CDDUjOk43JwmBmeH222QpwyjBoaHupPaXxqu2/q4a6KmD1otl5AHrYSn7QuP1xRXrj2YX1DVGgdwdh20",
+	"7l03DZI4qs/G0T56at8jvUPc5beMCUJpKqh8MTzDJS6GTykpQJ137EMwjjJ3Z7J0a8636OTc8htuIGVG",
+	"eSPRQLrFSMfAg0RO3cpgtvWW576PL3EZGhj7ncrXn15hXff8fTsTpPR6y1zOPv3qu0ylde/wy/Xr4zxH",
+	"xL7bB7bc+uCDyO93+Xb3vJZ/DJ1jshIA2zzZFN9nAVJXhwSauklfGDajFOTxhOHj0sHyCJoEdwQpPywW",
+	"p1Rp60puV/SpFvmc8SdohewwqYqMTxWAml1V7P2x7ozsDD/jPMd40mpyYSc0H8FjdNftfpfTqvylSykR",
+	"BlS1lKJArywVNflSbaVpRyHcy6kyw9RKmlF4CN1qgqGeljo7ScO+l0jPy284b1hBZgXwOzAM1SAs3Y+C",
+	"PisT6alKW5cvDDupAkdTmXbNFNUhum1XHv3sp0HcpZWQ3Lpf5+TigmVzrnmGvuO0z8bBaGKRu9khldvi",
+	"GrfA5WbtfBrK+0nIRlxNTSsZMCgM9NmvTYuqMD4TKdZsWfAMDbM5PrgFWtDM1Ur22VjW7UOKeO8ohPdU",
+	"Y+GFBp47AtnF8MW3pERUYpmrAjdeNcgMqUOmUfZNk3Qds5Mm3/wc0bXVAXZPR0HNVGu+KB481eOG6aol",
+	"eqdH8UYT7bgnFRHBadcjxPEXD/NsL4nixonEHdtG4IiE8s3L5RiQTMid8A5YxaaTiG9KW46pYmBauyN3",
+	"z3AjGWAmU0t3ZiBsn11a4/2Yu5QnWSlvpVpJZ7xUoTVMGFNW74RX2OitTSyMSDoodlbQd9vSKhQTWNoh",
+	"0KGuQD0+evieKN6nAh357C9ywyJ2Q4MZ2G7WDB/ZhB+Tyf8Jdj+HvyDIG7P4QX0R7ovC5nHM9br0ZxKx",
+	"EN7hbbawD7vh2S16iBVGZXQTNQRyq92QF9tsH/OHlRUSoIfNKZwBe9pnPwfwAfGKnMXitjtw/ghnwqlw",
+	"tOKGLXj+yEmJ2a/zXs0axYrK8g0QjnLcXM1VAQ4PN3cDCVrvOl91h4xBVArCx8G+3UmDlj5YFo5QYWoy",
+	"URFnXMj+I0Z5JwufUtAl0B3pYVn9xakdyUx1WM/8gTnOzWWI1WOdl9VZMGd/qBumuYyxOFM6nzgaPg9M",
+	"DbsgDoKWny4utS9MdUSngIlOeZrTDcdMVG7HJ/iCK0SOw42mVCLdrXe9plHG/32LDlfQ1rZQy9iJpL8h",
+	"J5V03QdTpdmSr3vc9Naq7M0U3RFxSNLD+HZjT8r+Aq3o9v+2qm/rLL7a6r35jHrban/6m2mvi3Jfrsa+",
+	"BRtYWS3LgxR2wPO7qnsq7jffYjgymyUNqu23faQHClQmLwgVpUyL2dyGrPTe1am4zCuF9X+NoKWwZAPU",
+	"GsMbKMLdPSmIKrTfy2ModXjR9W+hzsJdcZGwqlvSviB9/giMMHZCP9ACgnY4SgFajXC/XyEud1DMZQjb",
+	"jC1UxoutnrR+qx9qNBicnX/TH/aH/bPR8+HzYdXxRX2RnqrNyb+vG9E2J69k2G/SlGpH260Gl0YVVKRw",
+	"Yp9SPy344qpsCnF0Duua4ejobXRAwZWwuPtbGptVYW7dn9YQC2/YDrTmTGkXpBgvfIOT30KNpu+v7v8v",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

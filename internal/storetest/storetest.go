@@ -68,6 +68,8 @@ func Run(t *testing.T, e Engine) {
 		{"Faults", testFaults},
 		{"FaultCountExact", testFaultCountExact},
 		{"SharedFaults", testSharedFaults},
+		{"Fixtures", testFixtures},
+		{"FixtureLimit", testFixtureLimit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, e) })
