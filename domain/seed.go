@@ -12,55 +12,56 @@ import (
 
 // Seed is a whole state to load into an empty store: accounts with their plans, instances
 // with their usage, and principals with their API keys and policies. It is what the
-// --seed YAML file holds.
+// --seed YAML file and a fixture's document hold; YAML is read through the json tags
+// (package seed), where omitzero keeps an empty list apart from an absent one.
 type Seed struct {
 	// Region is where the instances whose CRN a fixture generates are (us-east if empty).
-	Region     string          `yaml:"region,omitempty" json:"region,omitempty"`
-	Accounts   []SeedAccount   `yaml:"accounts" json:"accounts"`
-	Instances  []SeedInstance  `yaml:"instances" json:"instances"`
-	Principals []SeedPrincipal `yaml:"principals" json:"principals"`
+	Region     string          `json:"region,omitempty"`
+	Accounts   []SeedAccount   `json:"accounts,omitzero"`
+	Instances  []SeedInstance  `json:"instances,omitzero"`
+	Principals []SeedPrincipal `json:"principals,omitzero"`
 }
 
 // SeedAccount is an account; without plans it has no stored configuration.
 type SeedAccount struct {
-	ID    string      `yaml:"id" json:"id"`
-	Plans *[]SeedPlan `yaml:"plans,omitempty" json:"plans,omitempty"`
+	ID    string      `json:"id,omitzero"`
+	Plans *[]SeedPlan `json:"plans,omitempty"`
 }
 
 // SeedPlan is one plan configuration, with the Accounts page's fields.
 type SeedPlan struct {
-	PlanID                 string     `yaml:"plan_id" json:"plan_id"`
-	UsageAllocationSeconds *int64     `yaml:"usage_allocation_seconds,omitempty" json:"usage_allocation_seconds,omitempty"`
-	UsageLimitSeconds      *int64     `yaml:"usage_limit_seconds,omitempty" json:"usage_limit_seconds,omitempty"`
-	Backends               []string   `yaml:"backends" json:"backends"`
-	MaxTTL                 *int64     `yaml:"max_ttl,omitempty" json:"max_ttl,omitempty"`
-	ActiveTTL              *int64     `yaml:"active_ttl,omitempty" json:"active_ttl,omitempty"`
-	InteractiveTTL         *int64     `yaml:"interactive_ttl,omitempty" json:"interactive_ttl,omitempty"`
-	StartTime              *time.Time `yaml:"start_time,omitempty" json:"start_time,omitempty"`
-	EndTime                *time.Time `yaml:"end_time,omitempty" json:"end_time,omitempty"`
+	PlanID                 string     `json:"plan_id,omitzero"`
+	UsageAllocationSeconds *int64     `json:"usage_allocation_seconds,omitempty"`
+	UsageLimitSeconds      *int64     `json:"usage_limit_seconds,omitempty"`
+	Backends               []string   `json:"backends,omitzero"`
+	MaxTTL                 *int64     `json:"max_ttl,omitempty"`
+	ActiveTTL              *int64     `json:"active_ttl,omitempty"`
+	InteractiveTTL         *int64     `json:"interactive_ttl,omitempty"`
+	StartTime              *time.Time `json:"start_time,omitempty"`
+	EndTime                *time.Time `json:"end_time,omitempty"`
 }
 
 // SeedInstance is one instance with its limit and usage.
 type SeedInstance struct {
-	CRN string `yaml:"crn" json:"crn"`
+	CRN string `json:"crn,omitzero"`
 	// Account is the account of an instance whose CRN a fixture generates (the first
 	// account if empty); a CRN given names its account itself.
-	Account                string           `yaml:"account,omitempty" json:"account,omitempty"`
-	PlanID                 string           `yaml:"plan_id" json:"plan_id"`
-	Backends               []string         `yaml:"backends" json:"backends"`
-	UsageAllocationSeconds *int64           `yaml:"usage_allocation_seconds,omitempty" json:"usage_allocation_seconds,omitempty"`
-	InstanceLimit          *float64         `yaml:"instance_limit,omitempty" json:"instance_limit,omitempty"`
-	QctrlEnabled           *bool            `yaml:"qctrl_enabled,omitempty" json:"qctrl_enabled,omitempty"`
-	UsagePeriod            *SeedUsagePeriod `yaml:"usage_period,omitempty" json:"usage_period,omitempty"`
-	UsageConsumedSeconds   float64          `yaml:"usage_consumed_seconds" json:"usage_consumed_seconds"`
+	Account                string           `json:"account,omitempty"`
+	PlanID                 string           `json:"plan_id,omitzero"`
+	Backends               []string         `json:"backends,omitzero"`
+	UsageAllocationSeconds *int64           `json:"usage_allocation_seconds,omitempty"`
+	InstanceLimit          *float64         `json:"instance_limit,omitempty"`
+	QctrlEnabled           *bool            `json:"qctrl_enabled,omitempty"`
+	UsagePeriod            *SeedUsagePeriod `json:"usage_period,omitempty"`
+	UsageConsumedSeconds   float64          `json:"usage_consumed_seconds,omitzero"`
 }
 
 // SeedUsagePeriod is an instance's current usage period: from StartTime to EndTime, or,
 // written as the string "current_month", the calendar month (UTC) the state is made in.
 type SeedUsagePeriod struct {
-	StartTime time.Time `yaml:"start_time" json:"start_time"`
-	EndTime   time.Time `yaml:"end_time" json:"end_time"`
-	Relative  string    `yaml:"-" json:"-"` // "current_month", or "": the times above
+	StartTime time.Time `json:"start_time"`
+	EndTime   time.Time `json:"end_time"`
+	Relative  string    `json:"-"` // "current_month", or "": the times above
 }
 
 // CurrentMonth is the relative usage period of the month the state is made in.
@@ -101,19 +102,19 @@ func (p SeedUsagePeriod) at(now time.Time) UsagePeriod {
 
 // SeedPrincipal is a user or service ID with its API keys and policies.
 type SeedPrincipal struct {
-	ID       string         `yaml:"id" json:"id"`
-	Type     PrincipalType  `yaml:"type" json:"type"`
-	Name     string         `yaml:"name" json:"name"`
-	Account  string         `yaml:"account" json:"account"`
-	APIKeys  []string       `yaml:"api_keys" json:"api_keys"`
-	Policies []SeedPolicyIn `yaml:"policies" json:"policies"`
+	ID       string         `json:"id,omitzero"`
+	Type     PrincipalType  `json:"type,omitzero"`
+	Name     string         `json:"name,omitzero"`
+	Account  string         `json:"account,omitzero"`
+	APIKeys  []string       `json:"api_keys,omitzero"`
+	Policies []SeedPolicyIn `json:"policies,omitzero"`
 }
 
 // SeedPolicyIn grants a role on an account, or on one instance if Instance is set.
 type SeedPolicyIn struct {
-	Role     Role   `yaml:"role" json:"role"`
-	Account  string `yaml:"account,omitempty" json:"account,omitempty"`
-	Instance string `yaml:"instance,omitempty" json:"instance,omitempty"`
+	Role     Role   `json:"role"`
+	Account  string `json:"account,omitempty"`
+	Instance string `json:"instance,omitempty"`
 }
 
 // State is a seed checked and turned into domain values, ready for a store to keep.

@@ -304,3 +304,52 @@ func ExampleWithClock() {
 	// 2026-12-01 30
 	// 2027-01-01 0
 }
+
+func ExampleServer_Fixture() {
+	t := &exampleT{}
+	defer t.done()
+	srv := qrtest.NewServer(t)
+
+	// A test's own account, instance and principal, made with generated ids and key, and
+	// deleted when the test ends: other tests on the same server never see them.
+	fx := srv.Fixture(t, &domain.Seed{
+		Accounts:   []domain.SeedAccount{{}},
+		Instances:  []domain.SeedInstance{{PlanID: "my-plan", UsageConsumedSeconds: 7}},
+		Principals: []domain.SeedPrincipal{{}},
+	})
+	u, err := fx.Client(t).Usage(ctx)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(u.PlanId, u.UsageConsumedSeconds, len(fx.Key()))
+
+	// The fixture's key reaches nothing else.
+	_, err = fx.Client(t, client.WithCRN(qrtest.InstanceA)).Usage(ctx)
+	fmt.Println(errors.Is(err, client.ErrForbidden))
+
+	// Only this fixture's calls are faulted.
+	srv.AddFault(t, qrtest.Fault{Fixture: fx.ID, Status: 503, Count: 1})
+	_, err = srv.Client(t, client.WithCRN(qrtest.InstanceA)).Usage(ctx)
+	fmt.Println(err == nil)
+	// Output:
+	// my-plan 7 44
+	// true
+	// true
+}
+
+func ExampleDial() {
+	t := &exampleT{}
+	defer t.done()
+	running := qrtest.NewServer(t) // stands in for make run, or a shared deployment
+
+	// A test in a fleet: the server runs elsewhere; the test keeps to its own fixture.
+	srv := qrtest.Dial(t, running.URL, qrtest.AdminToken)
+	fx := srv.Fixture(t, nil)
+	srv.RecordUsage(t, fx.Instances[0], 30)
+	u, err := fx.Client(t).Usage(ctx)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(u.PlanId, u.UsageConsumedSeconds)
+	// Output: fixture-plan 30
+}

@@ -8,6 +8,9 @@
 //	srv.RecordUsage(t, qrtest.InstanceA, 30)
 //	srv.AddFault(t, qrtest.Fault{Operation: "get_usage", Status: 503, Count: 1})
 //
+// Dial gives the same helpers against a server that runs elsewhere, and Fixture gives a
+// test state of its own on a server that other tests share.
+//
 // The control helpers go through the control API's generated client (gen/control), as a
 // test on another machine would, not into the server's internals.
 package qrtest
@@ -18,6 +21,7 @@ import (
 	"crypto/rsa"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,9 +120,10 @@ type Server struct {
 	APIURL string // the API's base URL, URL + "/api": client.WithURL
 	IAMURL string // where API keys are exchanged for tokens: client.WithIAMURL
 
-	control *control.ClientWithResponses
-	tokens  atomic.Int64
-	close   func()
+	control    *control.ClientWithResponses
+	adminToken string
+	tokens     atomic.Int64 // token requests, on a server NewServer started
+	close      func()
 }
 
 // NewServer starts a reference server and closes it when the test ends.
@@ -149,7 +154,7 @@ func NewServer(t TB, opts ...Option) *Server {
 		st.Close()
 		t.Fatalf("qrtest: %v", err)
 	}
-	s := &Server{}
+	s := &Server{adminToken: AdminToken}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/identity/token" {
 			s.tokens.Add(1)
@@ -162,16 +167,39 @@ func NewServer(t TB, opts ...Option) *Server {
 		srv.Close()
 		st.Close()
 	}
-	s.control, err = control.NewClientWithResponses(hs.URL+"/control", control.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
-		r.Header.Set("Authorization", "Bearer "+AdminToken)
-		return nil
-	}))
-	if err != nil {
+	if s.control, err = controlClient(hs.URL, AdminToken); err != nil {
 		s.close()
 		t.Fatalf("qrtest: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// controlClient is the control API's client at base, sending the admin token.
+func controlClient(base, adminToken string) (*control.ClientWithResponses, error) {
+	return control.NewClientWithResponses(base+"/control", control.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Authorization", "Bearer "+adminToken)
+		return nil
+	}))
+}
+
+// Dial gives the same helpers against a reference server that runs elsewhere, at base
+// (http://host:port, as qrserver prints it) with the control API's admin token: a shared
+// deployment, or make run's. Nothing is started or stopped; a test that shares the server
+// with others should keep to its own Fixture (a Reset resets everyone's state).
+func Dial(t TB, base, adminToken string) *Server {
+	t.Helper()
+	base = strings.TrimSuffix(base, "/")
+	c, err := controlClient(base, adminToken)
+	if err != nil {
+		t.Fatalf("qrtest: %v", err)
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatalf("qrtest: no reference server at %s: %v", base, err)
+	}
+	resp.Body.Close()
+	return &Server{URL: base, APIURL: base + "/api", IAMURL: base, control: c, adminToken: adminToken}
 }
 
 // Close stops the server; NewServer's test does it when it ends.
@@ -270,6 +298,7 @@ type Fault struct {
 	Operation string // an operationId, such as "get_instance"
 	Instance  string // a CRN
 	Principal string // an IAM id, such as "IBMid-demo-admin"
+	Fixture   string // a Fixture's ID: only calls on its instances or by its principals
 
 	Status     int           // answer this (400–599) with the error container, code injected_fault
 	RetryAfter time.Duration // with Status: Retry-After, in whole seconds
@@ -287,7 +316,7 @@ func (s *Server) AddFault(t TB, f Fault) string {
 	t.Helper()
 	in := control.FaultRuleInput{Probability: f.Probability, Seed: f.Seed,
 		Operation: optional.NonZero(f.Operation), Instance: optional.NonZero(f.Instance), Principal: optional.NonZero(f.Principal),
-		Status: optional.NonZero(f.Status), Count: optional.NonZero(f.Count), DelayMs: optional.NonZero(int(f.Delay / time.Millisecond)),
+		Fixture: optional.NonZero(f.Fixture), Status: optional.NonZero(f.Status), Count: optional.NonZero(f.Count), DelayMs: optional.NonZero(int(f.Delay / time.Millisecond)),
 		Reset: optional.NonZero(f.Reset)}
 	if f.RetryAfter > 0 {
 		in.RetryAfterSeconds = new(int((f.RetryAfter + time.Second - 1) / time.Second))

@@ -587,3 +587,73 @@ func TestReplicasShareFaultRules(t *testing.T) {
 		}
 	}
 }
+
+// fixtureOf makes a fixture through a replica and returns its id, its instance's CRN and
+// its principal's key.
+func fixtureOf(t *testing.T, base string) (id, crn, key string) {
+	t.Helper()
+	st, b, _, err := req("POST", base+"/control/v1/fixtures", replicaAdminToken, "", `{"accounts": [{}], "instances": [{"plan_id": "p"}], "principals": [{}]}`)
+	if err != nil || st != 201 {
+		t.Fatalf("create fixture through %s: %d %s %v", base, st, b, err)
+	}
+	var f struct {
+		ID         string   `json:"id"`
+		Instances  []string `json:"instances"`
+		Principals []struct {
+			APIKeys []string `json:"api_keys"`
+		} `json:"principals"`
+	}
+	if err := json.Unmarshal([]byte(b), &f); err != nil {
+		t.Fatal(err)
+	}
+	return f.ID, f.Instances[0], f.Principals[0].APIKeys[0]
+}
+
+// Two fixtures made at once through different replicas: each is seen by every replica as
+// soon as its 201 is answered, each one's key is refused on the other's instance (403), a
+// delete through one replica holds on the others, and a restarted replica finds them.
+func TestReplicasShareFixtures(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	rs := startReplicas(t, db, 2)
+	type made struct{ id, crn, key string }
+	var (
+		fx [2]made
+		wg sync.WaitGroup
+	)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fx[i].id, fx[i].crn, fx[i].key = fixtureOf(t, rs[i].base)
+		}()
+	}
+	wg.Wait()
+	call := func(r *child, key, crn string) int {
+		tok := tokenFor(t, r.base, key)
+		st, _, _, err := req("GET", r.base+"/api/v1/instance", tok, crn, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	for i := range 2 {
+		other := rs[1-i] // the replica that did not make it
+		if st := call(other, fx[i].key, fx[i].crn); st != 200 {
+			t.Errorf("fixture %d through the other replica: %d", i, st)
+		}
+		if st := call(other, fx[i].key, fx[1-i].crn); st != 403 {
+			t.Errorf("fixture %d's key on fixture %d's instance: %d, want 403", i, 1-i, st)
+		}
+	}
+	tok := tokenFor(t, rs[1].base, fx[0].key)
+	if st, b := mustReq(t, "DELETE", rs[0].base+"/control/v1/fixtures/"+fx[0].id, replicaAdminToken, "", ""); st != 204 {
+		t.Fatalf("delete through replica 0: %d %s", st, b)
+	}
+	if st, _ := mustReq(t, "GET", rs[1].base+"/api/v1/instance", tok, fx[0].crn, ""); st != 401 {
+		t.Errorf("a token of the deleted fixture through replica 1: %d, want 401", st)
+	}
+	restarted := startQrserver(t, "--db", db, "--seed", demoSeedFile, "--admin-token", replicaAdminToken)
+	if st := call(restarted, fx[1].key, fx[1].crn); st != 200 {
+		t.Errorf("the kept fixture through a replica started since: %d", st)
+	}
+}
