@@ -45,6 +45,8 @@ type app struct {
 	stderr io.Writer
 	s      settings
 	cf     configFile
+	// adminToken is the reference server's control API token (qrctl fixture).
+	adminToken string
 }
 
 // run is the whole program; it returns the exit code: 0, 1 for a failed call, 2 for a
@@ -104,6 +106,7 @@ func (a *app) rootCommand() *cobra.Command {
 		&cobra.Command{Use: "login", Short: "Exchange the API key for an access token and show its expiry", Args: noArgs, RunE: a.login},
 		&cobra.Command{Use: "version", Short: "Show qrctl's version", Args: noArgs, RunE: a.version},
 		a.configCommand(),
+		a.fixtureCommand(),
 	)
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(&cobra.Command{

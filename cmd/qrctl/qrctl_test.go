@@ -242,3 +242,48 @@ func TestDebugShowsRetries(t *testing.T) {
 		t.Fatalf("without --debug: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// qrctl fixture create, list and delete against the reference server: the keys are shown
+// only by create, and a fixture's key works with the other commands until the delete.
+func TestFixtureCommands(t *testing.T) {
+	rs := qrtest.NewServer(t)
+	doc := filepath.Join(t.TempDir(), "fixture.yaml")
+	if err := os.WriteFile(doc, []byte("accounts: [{}]\ninstances:\n  - plan_id: my-plan\n    usage_consumed_seconds: 9\nprincipals: [{}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml"), "QISKIT_IBM_URL": rs.URL + "/api", "IBM_IAM_URL": rs.URL, "QRCTL_ADMIN_TOKEN": qrtest.AdminToken}
+	code, out, errOut := qrctl(env, "fixture", "create", "-f", doc)
+	fields := func(label string) []string {
+		var vals []string
+		for _, line := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(line, label); ok {
+				vals = append(vals, strings.TrimSpace(v))
+			}
+		}
+		return vals
+	}
+	ids, crns, keys := fields("Fixture"), fields("Instance"), fields("  API key")
+	if code != 0 || len(ids) != 1 || len(crns) != 1 || len(keys) != 1 || len(keys[0]) != 44 {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	use := map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"], "QISKIT_IBM_URL": env["QISKIT_IBM_URL"], "IBM_IAM_URL": env["IBM_IAM_URL"], "QISKIT_IBM_TOKEN": keys[0], "QISKIT_IBM_INSTANCE": crns[0]}
+	if code, out, errOut := qrctl(use, "usage", "-o", "json"); code != 0 || !strings.Contains(out, `"usage_consumed_seconds":9`) {
+		t.Fatalf("usage with the fixture's key: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := qrctl(env, "fixture", "list"); code != 0 || !strings.Contains(out, ids[0]) || strings.Contains(out, keys[0]) {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	if code, out, errOut := qrctl(env, "fixture", "delete", ids[0]); code != 0 || !strings.Contains(out, "Deleted fixture "+ids[0]) {
+		t.Fatalf("delete: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := qrctl(use, "usage"); code != 1 || !strings.Contains(errOut, "401") && !strings.Contains(errOut, "API key") {
+		t.Fatalf("usage with the deleted fixture's key: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := qrctl(env, "fixture", "delete", ids[0]); code != 1 || !strings.Contains(errOut, "404") {
+		t.Fatalf("delete again: exit %d %s", code, errOut)
+	}
+	noToken := map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"], "QISKIT_IBM_URL": env["QISKIT_IBM_URL"]}
+	if code, _, errOut := qrctl(noToken, "fixture", "list"); code != 2 || !strings.Contains(errOut, "admin token") {
+		t.Fatalf("list without the admin token: exit %d %s", code, errOut)
+	}
+}
