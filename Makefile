@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: banner all generate check-generate build test vet fmt-check lint run bench bench-baseline bench-load fuzz
+.PHONY: banner all generate check-generate build test test-python vet fmt-check lint run bench bench-baseline bench-load fuzz
 
 all: build
 
@@ -88,14 +88,25 @@ vet:
 ## test: gofmt, go vet and every test under the race detector; then, with
 ## QRAPI_TEST_POSTGRES set (a postgres:// URL, see deploy/postgres.sh), the server's and
 ## qrserver's tests again on PostgreSQL. The PostgreSQL-only tests skip without it, and
-## fail under CI.
+## fail under CI. Then the pytest example (examples/pytest) against the built qrserver,
+## with Debian's python3-pytest and python3-requests.
 PG_PACKAGES = ./server/ ./cmd/qrserver/
+PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
 	@if [ -n "$$QRAPI_TEST_POSTGRES" ]; then \
 		echo "QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES)"; \
 		QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES); \
 	else echo "QRAPI_TEST_POSTGRES is not set: the server's tests ran on SQLite only"; fi
+	$(MAKE) test-python
+
+## test-python: the pytest example against the built qrserver
+test-python:
+	@$(PYTHON) -c 'import pytest, requests' 2>/dev/null || { \
+		echo "the pytest example needs Python's pytest and requests: apt-get install -y python3-pytest python3-requests"; exit 1; }
+	@mkdir -p bin
+	$(GO) build -o bin/qrserver ./cmd/qrserver
+	QRSERVER_BIN=bin/qrserver $(PYTHON) -m pytest -q -p no:cacheprovider examples/pytest
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
