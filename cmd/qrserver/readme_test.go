@@ -4,6 +4,7 @@ import (
 	"github.com/qrapi/qrapi/internal/readmetest"
 
 	"context"
+	"encoding/json"
 	"io"
 	"maps"
 	"os"
@@ -21,6 +22,10 @@ func TestReadmeCurlLines(t *testing.T) {
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("README script: %v\n%s", err, out)
+	}
+	// It answers the same the second time: its first line resets the demo.
+	if again, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput(); err != nil || string(again) != string(out) {
+		t.Errorf("README script, run again: %v\n%s\nthe first run:\n%s", err, again, out)
 	}
 	for _, want := range []string{
 		`"plan_id":"plan-id-3"`,          // get_instance
@@ -110,7 +115,8 @@ func readmeScript(t *testing.T, marker string, env map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml")}
+	all := map[string]string{"QRSERVER_ADDR": "127.0.0.1:0", "QRSERVER_DB": ":memory:", "QRSERVER_SEED": filepath.Join("..", "..", "seed", "demo.yaml"),
+		"QRSERVER_ADMIN_TOKEN": "demo-admin-token"} // make run's
 	maps.Copy(all, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -124,10 +130,29 @@ func readmeScript(t *testing.T, marker string, env map[string]string) string {
 	})
 	select {
 	case addr := <-ready:
-		return strings.Replace(script, "BASE=http://127.0.0.1:8080", "BASE=http://"+addr, 1)
+		return strings.ReplaceAll(script, "http://127.0.0.1:8080", "http://"+addr)
 	case err := <-done:
 		done <- nil // for the cleanup, which waits for it
 		t.Fatalf("the server did not start: %v", err)
 		return ""
+	}
+}
+
+// The README's fixture example makes a fixture on the server and answers it, with a key.
+func TestReadmeFixtureLine(t *testing.T) {
+	script := readmeScript(t, "readme-fixture", nil)
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("README script: %v\n%s", err, out)
+	}
+	var f struct {
+		ID         string   `json:"id"`
+		Instances  []string `json:"instances"`
+		Principals []struct {
+			APIKeys []string `json:"api_keys"`
+		} `json:"principals"`
+	}
+	if err := json.Unmarshal(out, &f); err != nil || !strings.HasPrefix(f.ID, "fx-") || len(f.Instances) != 1 || len(f.Principals) != 1 || len(f.Principals[0].APIKeys) != 1 {
+		t.Fatalf("the README's fixture: %v %s", err, out)
 	}
 }
