@@ -161,9 +161,9 @@ func TestReplicasKill9StallsNoWrite(t *testing.T) {
 			t.Fatalf("the first PUT through replica %d after the kill: %d %s %v", j+1, st, b, err)
 		}
 		t.Logf("replica %d: first PUT after the kill took %v; the slowest of 40 before it, %v", j+1, took, slowest)
-		// A stall (a wait for the dead replica) would add a timeout's worth; a slow machine
-		// may add some noise, not that.
-		if took > slowest+300*time.Millisecond {
+		// A wait for the dead replica would add a timeout's worth (the cache protocol's took
+		// 1 s); a busy machine adds noise, well under that.
+		if took > slowest+750*time.Millisecond {
 			t.Errorf("replica %d: the first PUT after the kill took %v, the slowest before it %v", j+1, took, slowest)
 		}
 	}
@@ -225,7 +225,7 @@ func TestReplicaStoppedStallsNoOther(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("the slowest request to the other replicas while replica 0 was stopped: %v", time.Duration(slowest.Load()))
-	if d := time.Duration(slowest.Load()); d > time.Second {
+	if d := time.Duration(slowest.Load()); d > 2*time.Second { // a wait for the frozen one would take its 3 s
 		t.Fatalf("a request to a running replica took %v while another was stopped for 3 s", d)
 	}
 	// Both writers wrote the same instance; whichever PUT was answered last is the value.
