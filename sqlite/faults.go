@@ -53,32 +53,9 @@ func (s *Store) ClearFaults(ctx context.Context) error {
 	})
 }
 
-// faultTx runs a write of the rules in one write transaction; the cached live rules are
-// dropped after it if write says the live rules changed, or if the commit failed (its
-// outcome is unknown).
+// faultTx runs a write of the rules (writeTx), dropping the cached live rules.
 func (s *Store) faultTx(ctx context.Context, write func(*sql.Tx) (changed bool, err error)) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
-	changed, err := write(tx)
-	if err != nil {
-		if domain.ErrorCode(err) != domain.EINTERNAL {
-			return err
-		}
-		return fmt.Errorf("sqlite: write fault rules: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		s.forgetFaults()
-		return fmt.Errorf("sqlite: commit fault rules: %w", err)
-	}
-	if changed {
-		s.forgetFaults()
-	}
-	return nil
+	return s.writeTx(ctx, "write fault rules", s.forgetFaults, write)
 }
 
 // Faults lists every rule, oldest first, with its counts.

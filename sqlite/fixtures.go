@@ -11,9 +11,10 @@ import (
 	"github.com/qrapi/qrapi/domain"
 )
 
-// writeTx runs write in one write transaction, then drops every cache: the writes of
-// fixtures change instances, identities and fault rules at once, and are rare.
-func (s *Store) writeTx(ctx context.Context, what string, write func(*sql.Tx) error) error {
+// writeTx runs write in one write transaction. forget drops from the caches what the
+// write may have changed: after the commit if write says it changed something, and after a
+// commit that failed, whose outcome is unknown.
+func (s *Store) writeTx(ctx context.Context, what string, forget func(), write func(*sql.Tx) (changed bool, err error)) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -21,18 +22,27 @@ func (s *Store) writeTx(ctx context.Context, what string, write func(*sql.Tx) er
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := write(tx); err != nil {
+	changed, err := write(tx)
+	if err != nil {
 		if domain.ErrorCode(err) != domain.EINTERNAL {
 			return err
 		}
 		return fmt.Errorf("sqlite: %s: %w", what, err)
 	}
-	err = tx.Commit()
-	s.forgetAll()
-	if err != nil {
+	if err := tx.Commit(); err != nil {
+		forget()
 		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
 	}
+	if changed {
+		forget()
+	}
 	return nil
+}
+
+// fixtureTx is a write of fixtures, which changes instances, identities and fault rules
+// at once: every cache is dropped after it.
+func (s *Store) fixtureTx(ctx context.Context, what string, write func(*sql.Tx) error) error {
+	return s.writeTx(ctx, what, s.forgetAll, func(tx *sql.Tx) (bool, error) { return true, write(tx) })
 }
 
 // AddFixture adds a fixture's state and keeps it, in one write transaction (the one
@@ -50,7 +60,7 @@ func (s *Store) AddFixture(ctx context.Context, f *domain.Fixture, now time.Time
 	if err != nil {
 		return err
 	}
-	return s.writeTx(ctx, "add fixture", func(tx *sql.Tx) error {
+	return s.fixtureTx(ctx, "add fixture", func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM fixtures`).Scan(&n); err != nil {
 			return err
@@ -153,7 +163,7 @@ func (s *Store) Fixture(ctx context.Context, id string) (*domain.Fixture, error)
 
 // DeleteFixture deletes a fixture; its rows go with it (ON DELETE CASCADE).
 func (s *Store) DeleteFixture(ctx context.Context, id string) error {
-	return s.writeTx(ctx, "delete fixture", func(tx *sql.Tx) error {
+	return s.fixtureTx(ctx, "delete fixture", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM fixtures WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -167,7 +177,7 @@ func (s *Store) DeleteFixture(ctx context.Context, id string) error {
 
 // ResetFixture deletes what the fixture made and adds its state at now again.
 func (s *Store) ResetFixture(ctx context.Context, id string, now time.Time) error {
-	return s.writeTx(ctx, "reset fixture", func(tx *sql.Tx) error {
+	return s.fixtureTx(ctx, "reset fixture", func(tx *sql.Tx) error {
 		f, err := scanFixture(tx.QueryRowContext(ctx, `SELECT `+fixtureColumns+` FROM fixtures WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return domain.FixtureNotFound(id)

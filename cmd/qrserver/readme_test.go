@@ -145,13 +145,7 @@ func TestReadmeFixtureLine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README script: %v\n%s", err, out)
 	}
-	var f struct {
-		ID         string   `json:"id"`
-		Instances  []string `json:"instances"`
-		Principals []struct {
-			APIKeys []string `json:"api_keys"`
-		} `json:"principals"`
-	}
+	var f fixtureAnswer
 	if err := json.Unmarshal(out, &f); err != nil || !strings.HasPrefix(f.ID, "fx-") || len(f.Instances) != 1 || len(f.Principals) != 1 || len(f.Principals[0].APIKeys) != 1 {
 		t.Fatalf("the README's fixture: %v %s", err, out)
 	}

@@ -596,17 +596,20 @@ func fixtureOf(t *testing.T, base string) (id, crn, key string) {
 	if err != nil || st != 201 {
 		t.Fatalf("create fixture through %s: %d %s %v", base, st, b, err)
 	}
-	var f struct {
-		ID         string   `json:"id"`
-		Instances  []string `json:"instances"`
-		Principals []struct {
-			APIKeys []string `json:"api_keys"`
-		} `json:"principals"`
-	}
+	var f fixtureAnswer
 	if err := json.Unmarshal([]byte(b), &f); err != nil {
 		t.Fatal(err)
 	}
 	return f.ID, f.Instances[0], f.Principals[0].APIKeys[0]
+}
+
+// fixtureAnswer is what create_fixture answers, in part.
+type fixtureAnswer struct {
+	ID         string   `json:"id"`
+	Instances  []string `json:"instances"`
+	Principals []struct {
+		APIKeys []string `json:"api_keys"`
+	} `json:"principals"`
 }
 
 // Two fixtures made at once through different replicas: each is seen by every replica as
