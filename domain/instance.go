@@ -26,12 +26,15 @@ type Instance struct {
 	UsagePeriod            *UsagePeriod
 	ConsumedSeconds        float64 // in the current usage period
 	FixtureID              string  // the fixture that made it, if one did
+	Name                   string  // its IBM Cloud name, as Resource Controller and Global Search show it
+	Tags                   []string
 }
 
 // Clone returns a copy that shares nothing with i.
 func (i *Instance) Clone() *Instance {
 	c := *i
 	c.Backends = slices.Clone(i.Backends)
+	c.Tags = slices.Clone(i.Tags)
 	if i.UsageAllocationSeconds != nil {
 		v := *i.UsageAllocationSeconds
 		c.UsageAllocationSeconds = &v
@@ -124,6 +127,30 @@ type PlanConfig struct {
 	InteractiveTTL         *int64
 	StartTime              *time.Time
 	EndTime                *time.Time
+	// The plan's Global Catalog entry: its id (PlanID if empty), display name (PlanID if
+	// empty) and pricing type (PricingTypes; paygo if empty).
+	CatalogID   string
+	DisplayName string
+	PricingType string
+}
+
+// PricingTypes are the pricing types of a plan's catalog entry.
+var PricingTypes = []string{"free", "paygo", "subscription"}
+
+// SetDefaultName names an instance that has no name (DefaultInstanceName).
+func (i *Instance) SetDefaultName() {
+	if i.Name != "" {
+		return
+	}
+	if c, err := ParseCRN(i.CRN); err == nil {
+		i.Name = DefaultInstanceName(c)
+	}
+}
+
+// DefaultInstanceName is the name of an instance that has none: from its CRN's instance
+// id, as instance-0c1d2e3f.
+func DefaultInstanceName(c CRN) string {
+	return "instance-" + c.Instance[:min(8, len(c.Instance))]
 }
 
 // AccountPlan is a plan configuration as get_account answers it.

@@ -39,6 +39,10 @@ type SeedPlan struct {
 	InteractiveTTL         *int64     `json:"interactive_ttl,omitempty"`
 	StartTime              *time.Time `json:"start_time,omitempty"`
 	EndTime                *time.Time `json:"end_time,omitempty"`
+	// The plan's Global Catalog entry (PlanConfig).
+	CatalogID   string `json:"catalog_id,omitzero"`
+	DisplayName string `json:"display_name,omitzero"`
+	PricingType string `json:"pricing_type,omitzero"`
 }
 
 // SeedInstance is one instance with its limit and usage.
@@ -54,6 +58,9 @@ type SeedInstance struct {
 	QctrlEnabled           *bool            `json:"qctrl_enabled,omitempty"`
 	UsagePeriod            *SeedUsagePeriod `json:"usage_period,omitempty"`
 	UsageConsumedSeconds   float64          `json:"usage_consumed_seconds,omitzero"`
+	// Name is its IBM Cloud name (DefaultInstanceName if empty); Tags its tags.
+	Name string   `json:"name,omitzero"`
+	Tags []string `json:"tags,omitzero"`
 }
 
 // SeedUsagePeriod is an instance's current usage period: from StartTime to EndTime, or,
@@ -179,6 +186,9 @@ func (s *Seed) State() (*State, error) {
 						return bad(fmt.Sprintf("accounts[%d].plans[%d]", ai, pi), "account %s plan %s: seconds must be from 0 to %d", a.ID, p.PlanID, MaxInstanceLimit)
 					}
 				}
+				if p.PricingType != "" && !slices.Contains(PricingTypes, p.PricingType) {
+					return bad(fmt.Sprintf("accounts[%d].plans[%d].pricing_type", ai, pi), "account %s plan %s: pricing_type must be one of %v", a.ID, p.PlanID, PricingTypes)
+				}
 				backends := p.Backends
 				if backends == nil {
 					backends = []string{}
@@ -187,6 +197,7 @@ func (s *Seed) State() (*State, error) {
 					PlanID: p.PlanID, UsageAllocationSeconds: p.UsageAllocationSeconds, UsageLimitSeconds: p.UsageLimitSeconds,
 					Backends: backends, MaxTTL: p.MaxTTL, ActiveTTL: p.ActiveTTL, InteractiveTTL: p.InteractiveTTL,
 					StartTime: keptTimePtr(p.StartTime), EndTime: keptTimePtr(p.EndTime),
+					CatalogID: p.CatalogID, DisplayName: p.DisplayName, PricingType: p.PricingType,
 				})
 			}
 		}
@@ -219,6 +230,10 @@ func (s *Seed) State() (*State, error) {
 			CRN: in.CRN, AccountID: c.AccountID, PlanID: in.PlanID, Backends: in.Backends,
 			UsageAllocationSeconds: in.UsageAllocationSeconds, InstanceLimitSeconds: in.InstanceLimit,
 			QctrlEnabled: in.QctrlEnabled, ConsumedSeconds: in.UsageConsumedSeconds,
+			Name: in.Name, Tags: slices.Clone(in.Tags),
+		}
+		if inst.Name == "" {
+			inst.Name = DefaultInstanceName(c)
 		}
 		if inst.Backends == nil {
 			inst.Backends = []string{}

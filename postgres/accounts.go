@@ -12,7 +12,8 @@ import (
 // is left nil if there is no such account.
 func queueAccount(b *pgx.Batch, id string, out **domain.Account) {
 	b.Queue(`SELECT a.configured, p.plan_id, p.usage_allocation_seconds, p.usage_limit_seconds, p.backends,
-			p.max_ttl, p.active_ttl, p.interactive_ttl, p.start_time, p.end_time
+			p.max_ttl, p.active_ttl, p.interactive_ttl, p.start_time, p.end_time,
+			coalesce(p.catalog_id, ''), coalesce(p.display_name, ''), coalesce(p.pricing_type, '')
 		FROM accounts a LEFT JOIN plans p ON p.account_id = a.id WHERE a.id = $1 ORDER BY p.position`, id).Query(func(rows pgx.Rows) error {
 		*out = nil
 		for rows.Next() {
@@ -22,7 +23,7 @@ func queueAccount(b *pgx.Batch, id string, out **domain.Account) {
 				p          domain.PlanConfig
 			)
 			if err := rows.Scan(&configured, &planID, &p.UsageAllocationSeconds, &p.UsageLimitSeconds, &p.Backends,
-				&p.MaxTTL, &p.ActiveTTL, &p.InteractiveTTL, &p.StartTime, &p.EndTime); err != nil {
+				&p.MaxTTL, &p.ActiveTTL, &p.InteractiveTTL, &p.StartTime, &p.EndTime, &p.CatalogID, &p.DisplayName, &p.PricingType); err != nil {
 				return err
 			}
 			if *out == nil {

@@ -11,8 +11,8 @@ import (
 
 const instanceColumns = `crn, account_id, plan_id, backends, usage_allocation_seconds, instance_limit, qctrl_enabled, period_start, period_end, consumed_seconds`
 
-// readColumns are instanceColumns and the instance's fixture (” for none).
-const readColumns = instanceColumns + `, coalesce(fixture_id, '')`
+// readColumns are instanceColumns, the instance's fixture (empty for none), name and tags.
+const readColumns = instanceColumns + `, coalesce(fixture_id, ''), coalesce(name, ''), tags`
 
 // scanInstance reads readColumns.
 func scanInstance(row pgx.Row) (*domain.Instance, error) {
@@ -21,9 +21,10 @@ func scanInstance(row pgx.Row) (*domain.Instance, error) {
 		pStart, pEnd *time.Time
 	)
 	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &in.Backends, &in.UsageAllocationSeconds, &in.InstanceLimitSeconds,
-		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds, &in.FixtureID); err != nil {
+		&in.QctrlEnabled, &pStart, &pEnd, &in.ConsumedSeconds, &in.FixtureID, &in.Name, &in.Tags); err != nil {
 		return nil, err
 	}
+	in.SetDefaultName()
 	if in.Backends == nil {
 		in.Backends = []string{}
 	}

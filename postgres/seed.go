@@ -58,9 +58,10 @@ func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {
 	for _, a := range st.Accounts {
 		b.Queue(`INSERT INTO accounts (id, configured, fixture_id) VALUES ($1, $2, $3)`, a.ID, a.Configured, nullIfEmpty(a.FixtureID))
 		for i, p := range a.Plans {
-			b.Queue(`INSERT INTO plans (account_id, position, plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, a.ID, i, p.PlanID, p.UsageAllocationSeconds, p.UsageLimitSeconds, p.Backends,
-				p.MaxTTL, p.ActiveTTL, p.InteractiveTTL, p.StartTime, p.EndTime)
+			b.Queue(`INSERT INTO plans (account_id, position, plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time,
+					catalog_id, display_name, pricing_type)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, a.ID, i, p.PlanID, p.UsageAllocationSeconds, p.UsageLimitSeconds, p.Backends,
+				p.MaxTTL, p.ActiveTTL, p.InteractiveTTL, p.StartTime, p.EndTime, nullIfEmpty(p.CatalogID), nullIfEmpty(p.DisplayName), nullIfEmpty(p.PricingType))
 		}
 	}
 	for _, in := range st.Instances {
@@ -68,9 +69,9 @@ func insertState(ctx context.Context, tx pgx.Tx, st *domain.State) error {
 		if in.UsagePeriod != nil {
 			pStart, pEnd = &in.UsagePeriod.Start, &in.UsagePeriod.End
 		}
-		b.Queue(`INSERT INTO instances (`+instanceColumns+`, fixture_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		b.Queue(`INSERT INTO instances (`+instanceColumns+`, fixture_id, name, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			in.CRN, in.AccountID, in.PlanID, in.Backends, in.UsageAllocationSeconds, in.InstanceLimitSeconds, in.QctrlEnabled, pStart, pEnd, in.ConsumedSeconds,
-			nullIfEmpty(in.FixtureID))
+			nullIfEmpty(in.FixtureID), nullIfEmpty(in.Name), in.Tags)
 	}
 	for _, p := range st.Principals {
 		b.Queue(`INSERT INTO principals (id, type, name, account_id, fixture_id) VALUES ($1, $2, $3, $4, $5)`, p.ID, string(p.Type), p.Name, p.AccountID, nullIfEmpty(p.FixtureID))

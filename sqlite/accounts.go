@@ -24,7 +24,8 @@ func (s *Store) Account(ctx context.Context, id string) (*domain.Account, error)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read account: %w", err)
 	}
-	rows, err := s.query(ctx, `SELECT plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time
+	rows, err := s.query(ctx, `SELECT plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time,
+			coalesce(catalog_id, ''), coalesce(display_name, ''), coalesce(pricing_type, '')
 		FROM plans WHERE account_id = ? ORDER BY position`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read plans: %w", err)
@@ -37,7 +38,7 @@ func (s *Store) Account(ctx context.Context, id string) (*domain.Account, error)
 			alloc, limit, maxT, active, inter sql.NullInt64
 			start, end                        sql.NullString
 		)
-		if err := rows.Scan(&p.PlanID, &alloc, &limit, &backends, &maxT, &active, &inter, &start, &end); err != nil {
+		if err := rows.Scan(&p.PlanID, &alloc, &limit, &backends, &maxT, &active, &inter, &start, &end, &p.CatalogID, &p.DisplayName, &p.PricingType); err != nil {
 			return nil, fmt.Errorf("sqlite: read plan: %w", err)
 		}
 		if err := json.Unmarshal([]byte(backends), &p.Backends); err != nil {

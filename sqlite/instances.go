@@ -12,8 +12,8 @@ import (
 
 const instanceColumns = `crn, account_id, plan_id, backends, usage_allocation_seconds, instance_limit, qctrl_enabled, period_start, period_end, consumed_seconds`
 
-// readColumns are instanceColumns and the instance's fixture (” for none).
-const readColumns = instanceColumns + `, coalesce(fixture_id, '')`
+// readColumns are instanceColumns, the instance's fixture (empty for none), name and tags.
+const readColumns = instanceColumns + `, coalesce(fixture_id, ''), coalesce(name, ''), coalesce(tags, '')`
 
 const selectInstance = `SELECT ` + readColumns + ` FROM instances WHERE crn = ?`
 
@@ -27,10 +27,15 @@ func scanInstance(row scanner) (*domain.Instance, error) {
 		limit        sql.NullFloat64
 		qctrl        sql.NullBool
 		pStart, pEnd sql.NullString
+		tags         string
 	)
-	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &backends, &alloc, &limit, &qctrl, &pStart, &pEnd, &in.ConsumedSeconds, &in.FixtureID); err != nil {
+	if err := row.Scan(&in.CRN, &in.AccountID, &in.PlanID, &backends, &alloc, &limit, &qctrl, &pStart, &pEnd, &in.ConsumedSeconds, &in.FixtureID, &in.Name, &tags); err != nil {
 		return nil, err
 	}
+	if tags != "" {
+		in.Tags = splitList(tags)
+	}
+	in.SetDefaultName()
 	in.Backends = splitList(backends)
 	if alloc.Valid {
 		in.UsageAllocationSeconds = &alloc.Int64

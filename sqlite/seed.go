@@ -72,9 +72,10 @@ func insertState(ctx context.Context, tx *sql.Tx, st *domain.State) (err error) 
 		exec(`INSERT INTO accounts (id, configured, fixture_id) VALUES (?, ?, ?)`, a.ID, a.Configured, nullIfEmpty(a.FixtureID))
 		for i, p := range a.Plans {
 			b, _ := json.Marshal(p.Backends)
-			exec(`INSERT INTO plans (account_id, position, plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, i, p.PlanID, p.UsageAllocationSeconds, p.UsageLimitSeconds, string(b),
-				p.MaxTTL, p.ActiveTTL, p.InteractiveTTL, timeOrNil(p.StartTime), timeOrNil(p.EndTime))
+			exec(`INSERT INTO plans (account_id, position, plan_id, usage_allocation_seconds, usage_limit_seconds, backends, max_ttl, active_ttl, interactive_ttl, start_time, end_time,
+					catalog_id, display_name, pricing_type)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, i, p.PlanID, p.UsageAllocationSeconds, p.UsageLimitSeconds, string(b),
+				p.MaxTTL, p.ActiveTTL, p.InteractiveTTL, timeOrNil(p.StartTime), timeOrNil(p.EndTime), nullIfEmpty(p.CatalogID), nullIfEmpty(p.DisplayName), nullIfEmpty(p.PricingType))
 		}
 	}
 	for _, in := range st.Instances {
@@ -82,9 +83,9 @@ func insertState(ctx context.Context, tx *sql.Tx, st *domain.State) (err error) 
 		if in.UsagePeriod != nil {
 			pStart, pEnd = timeOrNil(&in.UsagePeriod.Start), timeOrNil(&in.UsagePeriod.End)
 		}
-		exec(`INSERT INTO instances (`+instanceColumns+`, fixture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		exec(`INSERT INTO instances (`+instanceColumns+`, fixture_id, name, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			in.CRN, in.AccountID, in.PlanID, joinList(in.Backends), in.UsageAllocationSeconds, in.InstanceLimitSeconds, in.QctrlEnabled, pStart, pEnd, in.ConsumedSeconds,
-			nullIfEmpty(in.FixtureID))
+			nullIfEmpty(in.FixtureID), nullIfEmpty(in.Name), nullIfEmpty(joinList(in.Tags)))
 	}
 	for _, p := range st.Principals {
 		exec(`INSERT INTO principals (id, type, name, account_id, fixture_id) VALUES (?, ?, ?, ?, ?)`, p.ID, string(p.Type), p.Name, p.AccountID, nullIfEmpty(p.FixtureID))

@@ -74,6 +74,27 @@ func (e SeedInstanceUsagePeriod1) Valid() bool {
 	}
 }
 
+// Defines values for SeedPlanPricingType.
+const (
+	Free         SeedPlanPricingType = "free"
+	Paygo        SeedPlanPricingType = "paygo"
+	Subscription SeedPlanPricingType = "subscription"
+)
+
+// Valid indicates whether the value is a known member of the SeedPlanPricingType enum.
+func (e SeedPlanPricingType) Valid() bool {
+	switch e {
+	case Free:
+		return true
+	case Paygo:
+		return true
+	case Subscription:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SeedPolicyRole.
 const (
 	Administrator SeedPolicyRole = "Administrator"
@@ -353,12 +374,16 @@ type SeedInstance struct {
 	Backends *[]string `json:"backends,omitempty"`
 
 	// Crn The instance's CRN; generated if absent, under its account.
-	Crn                    *string  `json:"crn,omitempty"`
-	InstanceLimit          *float64 `json:"instance_limit,omitempty"`
-	PlanId                 string   `json:"plan_id"`
-	QctrlEnabled           *bool    `json:"qctrl_enabled,omitempty"`
-	UsageAllocationSeconds *int64   `json:"usage_allocation_seconds,omitempty"`
-	UsageConsumedSeconds   *float64 `json:"usage_consumed_seconds,omitempty"`
+	Crn           *string  `json:"crn,omitempty"`
+	InstanceLimit *float64 `json:"instance_limit,omitempty"`
+
+	// Name Its IBM Cloud name (Resource Controller, Global Search); absent, instance- and the start of its id.
+	Name                   *string   `json:"name,omitempty"`
+	PlanId                 string    `json:"plan_id"`
+	QctrlEnabled           *bool     `json:"qctrl_enabled,omitempty"`
+	Tags                   *[]string `json:"tags,omitempty"`
+	UsageAllocationSeconds *int64    `json:"usage_allocation_seconds,omitempty"`
+	UsageConsumedSeconds   *float64  `json:"usage_consumed_seconds,omitempty"`
 
 	// UsagePeriod The current usage period: start and end, or `current_month`.
 	UsagePeriod *SeedInstance_UsagePeriod `json:"usage_period,omitempty"`
@@ -374,16 +399,28 @@ type SeedInstance_UsagePeriod struct {
 
 // SeedPlan defines model for SeedPlan.
 type SeedPlan struct {
-	ActiveTtl              *int64     `json:"active_ttl,omitempty"`
-	Backends               *[]string  `json:"backends,omitempty"`
-	EndTime                *time.Time `json:"end_time,omitempty"`
-	InteractiveTtl         *int64     `json:"interactive_ttl,omitempty"`
-	MaxTtl                 *int64     `json:"max_ttl,omitempty"`
-	PlanId                 string     `json:"plan_id"`
-	StartTime              *time.Time `json:"start_time,omitempty"`
-	UsageAllocationSeconds *int64     `json:"usage_allocation_seconds,omitempty"`
-	UsageLimitSeconds      *int64     `json:"usage_limit_seconds,omitempty"`
+	ActiveTtl *int64    `json:"active_ttl,omitempty"`
+	Backends  *[]string `json:"backends,omitempty"`
+
+	// CatalogId The plan's Global Catalog id; absent, its plan_id.
+	CatalogId *string `json:"catalog_id,omitempty"`
+
+	// DisplayName The plan's name in the catalog; absent, its plan_id.
+	DisplayName    *string    `json:"display_name,omitempty"`
+	EndTime        *time.Time `json:"end_time,omitempty"`
+	InteractiveTtl *int64     `json:"interactive_ttl,omitempty"`
+	MaxTtl         *int64     `json:"max_ttl,omitempty"`
+	PlanId         string     `json:"plan_id"`
+
+	// PricingType The catalog's pricing type; absent, paygo.
+	PricingType            *SeedPlanPricingType `json:"pricing_type,omitempty"`
+	StartTime              *time.Time           `json:"start_time,omitempty"`
+	UsageAllocationSeconds *int64               `json:"usage_allocation_seconds,omitempty"`
+	UsageLimitSeconds      *int64               `json:"usage_limit_seconds,omitempty"`
 }
+
+// SeedPlanPricingType The catalog's pricing type; absent, paygo.
+type SeedPlanPricingType string
 
 // SeedPolicy defines model for SeedPolicy.
 type SeedPolicy struct {
@@ -5272,85 +5309,87 @@ func (sh *strictHandler) AdvanceUsagePeriod(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fxtc9u2k/8qGF5nYs+ferDjpon6Sk3bO880bSbp/zpzjU+GyZWEmgJUALSiZvzdb3YBkqAE6sFJPOlN",
-	"8yYSBQKLffztYuEPSaYWSyVBWpOMPiQazFJJA/TlB62Vxg+ZkhakxY98uSxExq1QcvCHURKfmWwOC46f",
-	"vtIwTUbJfwyaWQfuVzOg2V4qabmQoJP7+/s0ycFkWixxtmSUjCUDHJQyIZmdg/vGsuodpqb0+PK7V2z8",
-	"+pL9F5f5jVK3/QTn8usgGeMyF/aHu4rkPBe4Ai9ea7UEbQVuz+oSIgTg3C8LVeZsnFlxJ+ya/ap5dgua",
-	"AU6YMm6ICAP6DjRbaWWBCcusYsIaxnFpVqhZP0mTZbDeh4RnbpkPiV0vIRklxmohZ8l9mmRKayiIq5d5",
-	"dAQt/qtYQPRXIYUV3Dpp7dqvf1Pd/AGZxTcXYAyfxWdVpc2UWxFkuUhGvyemzDIwJkmTKRdFqSG5Srdf",
-	"1MC9ahxFi4E70MKuo8RYrmdgj5yTaPmzFBpypN5LoNlZyNdNKYRcrZe/ipDdaNtPwhCFbbnTEvRJWFiY",
-	"fXYSKO99vRrXmq/xu4T3dpKV2jhZt/X3tQYD0rLVHJwBLfkMmDBsWhbFiC25Maiq3LBrN8U1mypNI3Fe",
-	"N/xkNRfZnC34mt0Ag8XSrk/7bHzTnvkWltZZhGEgc8jZDUyVhmbZXORoAxuC3JCI502MrRv+Yput+Hub",
-	"re0Bmcrjer1L5xdKw0TIqdqjhO2lJO8wTPfgQ4QLuzWVaG8ojfFnIeSl2/jZtpoYy21pJhssENLCDH1v",
-	"mljNsw7KQjrcsLRidoyOH3lZ2DdlAdv6OHZqMsURTJcFpGwl7JwcpcgZlznLVCmt2XaW9Hx7xh+FBqZk",
-	"o7J2LgxbcLlmC26zuZAzhvSDsSbFUZLB+6XQ8C3jToMXwKVhUrmVceEFfy8W6N7OhtU/4q5/mEa4l2ng",
-	"FvIJJxKnSi/wU5JzCz3rnMmWKuRQ8PXEKWp7U79x4TdSKDkLDYlLswKdMqXDp8TPFuXPNogexoh2jDCe",
-	"6DYJv86BBMRyBcgdy6bI6alWC0cZ7oopiasett2peG8xPkSUwv/ERD5iShbrWmIoWdINaSyXGRja+Jqe",
-	"LbWQmVjywnxLTCBqZ0ht7ZOqefFp7bGcvLlce4b9BHJm58no2QXxq/p6liZLbi1oJPF/f+e9v8a9/xn2",
-	"XvSu/vVVbHtzYSOSfFNtpKYQ2ZhvMk5I++wiiclI5B3x3TEkwk1Zc4u9fPNzDU/egr4TGfRevvmZzYHn",
-	"oBk6KfT/G6awzZqvz843ebNFUSHuItT8Ngc7B41BBuOHsaIoiAUj0imzxGW9QMn+Unq+5MayRj2DsHGj",
-	"VAFcEhpZguYVgtpiQv3rZV7BRISIJ2oJki9Ff80XxWnKTJnNkUUzsJOKb9v8aGbbqzRbjKn1NG5kl+NX",
-	"6Po8iRkvCtB7BXL+9bMD1lU3/EYUHj91uU1hmJlz/Dbd9pgbhCiJEV6vmZLQNnxV3hTQcp1R5yPLxY3T",
-	"awQmEbfzslDG+bRMSQkEz1yIkMo7v7gyaLB6PeFTC3piIFMyj/lVnMhFQooF7A2+1RvjW94oWl70+bOL",
-	"/V7UAOQdSwUicOvlmq8M07AEjvrNM1usnU9VEv2DxKyhCmUHeggDELGAV5uibDyQ4St2QpxivMSIaH3+",
-	"RvH3cvzq9NCViZMx60M5ed2iMeSSgOc+3MdSuROEJkxIRBGQTyiknbak8fWLF4EsSDKbNG2AFYGgPQjN",
-	"nlneWXuftRPCXMpluSPHmPLCbCeNAb4ZOZtiJ8DRz2xY9WnKYDqFzLITblkB6PVQEdS01tIKJKSMLOaU",
-	"ZISZQV4W8HdDSf8gnv9PiOfLwyD/IIJ/EME/iODLjMvdMTZeJKOFDi+SNUWHrRrZBijwE0fD/n6HjeGX",
-	"NN6SWQjLPL7okzO5hbVhfLkErp1f94VrXrGe1y8wYWMlYVf/aO27o4jUFHceUn3Yk1iauG+qf36Cjp3K",
-	"NIeT2cSvw8Xq2P669pj7pLsN+WqWhptrEbNDFTp00/149Db262Y18Q6SXofRI6o9UWHwpZigdm7L9Zc9",
-	"ehrgiuPk3aFie2uj1dlCaUATZifUIPLI0UJM+jTEL1OLP8rRS68Pb1Bym8zshjehITwxaAhHY5VNuqu1",
-	"dlH51nILu+nsNOdJIRZiwztUEXorEi8LLicdwisNn8EkU9KUC8jDwHrAxO5lIuVBby5BC0V08aL4ZZqM",
-	"ft9tdq/d+PurNJFlUXCcnM6FOvnfbL5zqzERva4J2ziSkPnE+jO6w9yysVzbo97Z2EowQdqsHyP6LUA+",
-	"bjzGzgx3Q+XyuFF4W2Mi/5bNQCJAxjg3rTDjydNzVqgV6IwbYHN4f/rAjGTSkZKg8MxO2p4g9FEacoZj",
-	"EedMxax0SL4Gtw6aVbuZc0wHJbATTAmqp85TGpaDAxSnLd+4SyuR768LB1IX/H11ZhPgpiY4RIX2vcrK",
-	"Bcjj6xIITFnu36as7LrXw4fXbCoKMAxR/wk+GOSwUC4jGlWMMDVIFDrGvTRIWoORZEZpkLyGPzaYSeZs",
-	"qQqRCUxcLyXjNeRyCYbIU/S0NPAW1tVxZAFTy1SJIlP4vVa7A7HVPkFVBrItq53HbTtg1NiyhTKWnaXD",
-	"4RDjLqpWLL7uI62KC1u0DfdBr89EUAul7aNIw6xO1MmCklFSmh5wg6AtUpqh8VVWHGjaHPND1Axh2tIP",
-	"/MrT8y1PcvWvnvvvq6hLjRreZRBqj3CXASyLAIk6068M84mpXU+4VdyfkKmr9Qhrtvbc9l5ToY2tJjq+",
-	"RnHDs1vw8blWgGCKs/Pne+fY6dwQpctDsFU0lKSslDmdK5mOPR5SL/pYdHQkP/7MrC4mIBGHhOgqKFo4",
-	"zMGLQrmSfBQmVZn/7irEMUhtZ2FmE3ttCywrtcb4TiOZGzlihERcwixzKuBe+4GThZJ2fo0SUxKOAHJp",
-	"kxy0popkBlebwKiSWxcUopB8rGFbcQcTa4sHyOcRLOx4+In06Y/a1oK/f+CbDzes40HzZ7C07rTmkFmO",
-	"VVaESuuHx6HjgkGYYh7pYrUqWjn9OEcuGKt9G90rLvmM0vzftLD04Q2VXZM0+W8BK9D7s35ao5NTYbnk",
-	"0YJ2jbfYDRRKzgyz6pPG5+5yzqU1NaxulkRMF4IFdsKl6+VjhTCWzcQduDSnncjsOGI4H+7xSF0Voa4j",
-	"j2ikf8A5R1Vg2nxtO130CUeciZw6W+uspOFlS4fpCIRn826FMMeBaGfZ+517VS0L4TOZzXHlsy2j+Td6",
-	"Mxdw/73M95acPnlpzJ8E1ciltUdvql3A6TEKRK2VrroY+AYypfNHZ13nQddb9wOruJoynueQV6dLFYJz",
-	"29pzknd+dvHNxfOnzy6+2Ykcu1nYXUpzWyi1sOu3KCPHNDK474Br0B3FHRzArLr1x+BVLz43DoVC7ooO",
-	"J70eDe3RUPJ0pAqkTG7+mqS5tUt3KaHq/o0AXyWtVgX5W2//GqagAfM1T8RJtsgHf2r37bTPLi06Ytfl",
-	"pi2+dvndqyfks0dM2HeyAGtYVgiUh6WeAMTQOSyUYbkWdxBs8Yk7yQMq5ogp+0PdGKa5RLRN/QpLbgzk",
-	"6TuJc2jgrpzvLiX4bm38tBCWzrAccTR37lOsgd/k4O7MHWlVzQbvpN+h2OAyly2BnFy3uH59ijmsyOa+",
-	"sJPxomCL0lhmQObvJDfselzaudLiL0JmI+ZEz96Vw+HTLJiaHsB1/52kZp4MpIGm+zoZL3k2B3beH6LZ",
-	"6sIL1YwGg9Vq1ef0c1/p2cC/awY/Xb784ee3P/TO+8P+3C7ceZOw6BaSSoah1JM0uQNtnEac9Yf9oe9D",
-	"kHwpklHytD/sP02o+DAnVR7cnQ2I+73mFsAsdu79k6iatlrCCrTbCy1lqsjBWIcoUjYVhQVNz6XvvOeW",
-	"cVKHEePU+u8eZ1xrAYZdB3cIrivh1BcCLL8FhC+N9lAHkT/wD5oqklGCUGJC9E789nDrmi/AgjbkjgVu",
-	"7s8S9Lo6oxk11zCai0N7YjdmgrGZmnsczVTHXFXBeWNu2d/7YO4KQ2zl8G7IUdvYXs5dKqD6zonSjA+8",
-	"4tfVdaf3p12k+EsJHXRQGDmQncEFGHcmEp2RUrS9O2s3PVGrgVNpV8Hzm0YeN9w2VTtcqyUqbSrSSgeF",
-	"5S5+VH1YHeR/VBtUF+eM8KGuXvGws5z4bK4+Fc5WIyLChmGq+fR8szlvd1teTFKBQxg1F3hczyh+RanQ",
-	"GfGM34FvZIjqj7uXFBIe8nbYe3H14Sw9e34f4+xV2r59eD4cfrK7hxtXtCJ3D9EQ6+4np6l99O0XjorY",
-	"5DW17mqjG3121OiLg0cjUioXC67XPli04gRdUJuhx01eumiVUEEMw0/TWZNDAQ7ft914VgDXEz9uSwoX",
-	"28HqZ+WaEYWhA5n+sVtvbeYNLNRddezTtNJGt5TGg+cP9K67YNSOjgRQ5mrV0fyKYMjwFSGuepSwbO50",
-	"PBLturj06XS13SjVoaq4V/NxfCclqptr3YwdTF8qE+H6JTWJGfc++mufXIxfX2I27A5MRx4le35zpzgk",
-	"CDDUjOk43JwmBmeH222QpwyjBoaHupPaXxqu2/q4a6KmD1otl5AHrYSn7QuP1xRXrj2YX1DVGgdwdh20",
-	"7l03DZI4qs/G0T56at8jvUPc5beMCUJpKqh8MTzDJS6GTykpQJ137EMwjjJ3Z7J0a8636OTc8htuIGVG",
-	"eSPRQLrFSMfAg0RO3cpgtvWW576PL3EZGhj7ncrXn15hXff8fTsTpPR6y1zOPv3qu0ylde/wy/Xr4zxH",
-	"xL7bB7bc+uCDyO93+Xb3vJZ/DJ1jshIA2zzZFN9nAVJXhwSauklfGDajFOTxhOHj0sHyCJoEdwQpPywW",
-	"p1Rp60puV/SpFvmc8SdohewwqYqMTxWAml1V7P2x7ozsDD/jPMd40mpyYSc0H8FjdNftfpfTqvylSykR",
-	"BlS1lKJArywVNflSbaVpRyHcy6kyw9RKmlF4CN1qgqGeljo7ScO+l0jPy284b1hBZgXwOzAM1SAs3Y+C",
-	"PisT6alKW5cvDDupAkdTmXbNFNUhum1XHv3sp0HcpZWQ3Lpf5+TigmVzrnmGvuO0z8bBaGKRu9khldvi",
-	"GrfA5WbtfBrK+0nIRlxNTSsZMCgM9NmvTYuqMD4TKdZsWfAMDbM5PrgFWtDM1Ur22VjW7UOKeO8ohPdU",
-	"Y+GFBp47AtnF8MW3pERUYpmrAjdeNcgMqUOmUfZNk3Qds5Mm3/wc0bXVAXZPR0HNVGu+KB481eOG6aol",
-	"eqdH8UYT7bgnFRHBadcjxPEXD/NsL4nixonEHdtG4IiE8s3L5RiQTMid8A5YxaaTiG9KW46pYmBauyN3",
-	"z3AjGWAmU0t3ZiBsn11a4/2Yu5QnWSlvpVpJZ7xUoTVMGFNW74RX2OitTSyMSDoodlbQd9vSKhQTWNoh",
-	"0KGuQD0+evieKN6nAh357C9ywyJ2Q4MZ2G7WDB/ZhB+Tyf8Jdj+HvyDIG7P4QX0R7ovC5nHM9br0ZxKx",
-	"EN7hbbawD7vh2S16iBVGZXQTNQRyq92QF9tsH/OHlRUSoIfNKZwBe9pnPwfwAfGKnMXitjtw/ghnwqlw",
-	"tOKGLXj+yEmJ2a/zXs0axYrK8g0QjnLcXM1VAQ4PN3cDCVrvOl91h4xBVArCx8G+3UmDlj5YFo5QYWoy",
-	"URFnXMj+I0Z5JwufUtAl0B3pYVn9xakdyUx1WM/8gTnOzWWI1WOdl9VZMGd/qBumuYyxOFM6nzgaPg9M",
-	"DbsgDoKWny4utS9MdUSngIlOeZrTDcdMVG7HJ/iCK0SOw42mVCLdrXe9plHG/32LDlfQ1rZQy9iJpL8h",
-	"J5V03QdTpdmSr3vc9Naq7M0U3RFxSNLD+HZjT8r+Aq3o9v+2qm/rLL7a6r35jHrban/6m2mvi3Jfrsa+",
-	"BRtYWS3LgxR2wPO7qnsq7jffYjgymyUNqu23faQHClQmLwgVpUyL2dyGrPTe1am4zCuF9X+NoKWwZAPU",
-	"GsMbKMLdPSmIKrTfy2ModXjR9W+hzsJdcZGwqlvSviB9/giMMHZCP9ACgnY4SgFajXC/XyEud1DMZQjb",
-	"jC1UxoutnrR+qx9qNBicnX/TH/aH/bPR8+HzYdXxRX2RnqrNyb+vG9E2J69k2G/SlGpH260Gl0YVVKRw",
-	"Yp9SPy344qpsCnF0Duua4ejobXRAwZWwuPtbGptVYW7dn9YQC2/YDrTmTGkXpBgvfIOT30KNpu+v7v8v",
-	"AAD//w==",
+	"7Hxtc9u2sv9XwfB/ZmLPoWTZ8UkT9ZWatufvmabNOD23M7fxlWFyJaGmABYA7agZf/c7uwBJUAL14Cae",
+	"9E7zJhYFAot9/O1ioY9JppalkiCtScYfEw2mVNIAffhOa6Xxj0xJC9Lin7wsC5FxK5Q8+c0oic9MtoAl",
+	"x7/+oWGWjJP/d9LOeuK+NSc022slLRcSdPLw8JAmOZhMixJnS8bJRDLAQSkTktkFuE8sq99hakaPL755",
+	"wyZvL9j/5zK/Uep2mOBcfh0kY1Llwn53V5Oc5wJX4MVbrUrQVuD2rK4gQgDO/bpQVc4mmRV3wq7Yz5pn",
+	"t6AZ4IQp44aIMKDvQLN7rSwwYZlVTFjDOC7NCjUfJmlSBut9THjmlvmY2FUJyTgxVgs5Tx7SJFNaQ0Fc",
+	"vcijI2jxn8USot8KKazg1klr2379m+rmN8gsvrkEY/g8PquqbKbciiCrZTL+NTFVloExSZrMuCgqDclV",
+	"uvmiBu5V4yBaDNyBFnYVJcZyPQd74JxEy++V0JAj9V4C7c5Cvq5LIeRqs/xVhOxW234Qhijsyp2WoL+E",
+	"haXZZSeB8j40q3Gt+Qo/S/hgp1mljZN1V3/fajAgLbtfgDOgks+BCcNmVVGMWcmNQVXlhl27Ka7ZTGka",
+	"ifO64Uf3C5Et2JKv2A0wWJZ2dTxkk5vuzLdQWmcRhoHMIWc3MFMa2mVzkaMNrAlyTSKeNzG2rvmLTbbi",
+	"9122dgdkKo/r9TadXyoNUyFnaocSdpeSvMcw3YOPES5s11SivaU0xp+lkBdu46ebamIst5WZrrFASAtz",
+	"9L1pYjXPeigL6XDD0prZMTq+51VhL6sCNvVx4tRkhiOYrgpI2b2wC3KUImdc5ixTlbRm01nS880Zvxca",
+	"mJKtytqFMGzJ5Yotuc0WQs4Z0g/GmhRHSQYfSqHha8adBi+BS8Okcivjwkv+QSzRvZ2O6n/EXf8wjXAv",
+	"08At5FNOJM6UXuJfSc4tDKxzJhuqkEPBV1OnqN1N/cKF30ih5Dw0JC7NPeiUKR0+JX52KH+xRvQoRrRj",
+	"hPFEd0n4eQEkIJYrQO5YNkNOz7RaOspwV0xJXHW/7c7EB4vxIaIU/ism8jFTslg1EkPJkm5IY7nMwNDG",
+	"V/Ss1EJmouSF+ZqYQNTOkdrGJ9Xz4tPGYzl5c7nyDPsB5NwukvGLc+JX/fE0TUpuLWgk8X9+5YM/JoP/",
+	"Hg1eDa7++Y/Y9hbCRiR5WW+koRDZmK8zTkj74jyJyUjkPfHdMSTCTdlwi72+/LGBJ+9A34kMBq8vf2QL",
+	"4Dlohk4K/f+aKWyy5l+nZ+u82aCoEHcRan5ZgF2AxiCD8cNYURTEgjHplClxWS9Qsr+UnpfcWNaqZxA2",
+	"bpQqgEtCIyVoXiOoDSY0317kNUxEiHikSpC8FMMVXxbHKTNVtkAWzcFOa75t8qOdbafSbDCm0dO4kV1M",
+	"3qDr8yRmvChA7xTI2b9e7LGuuuE3ovD4qc9tCsPMguOn2abHXCNESYzwesWUhK7hq+qmgI7rjDofWS1v",
+	"nF4jMIm4ndeFMs6nZUpKIHjmQoRU3vnFlUGD1aspn1nQUwOZknnMr+JELhJSLGCX+NZggm95o+h40Zcv",
+	"znd7UQOQ9ywViMCtl2t+b5iGEjjqN89ssXI+VUn0DxKzhjqU7ekhDEDEAt6si7L1QIbfsyPiFOMVRkTr",
+	"8zeKvxeTN8f7rkycjFkfysnrFo0hlwQ89+E+lsodITRhQiKKgHxKIe24I41/vXoVyIIks07TGlgRCNqD",
+	"0OyZ5Z2191lbIcyFLKstOcaMF2YzaQzwzdjZFDsCjn5mzaqPUwazGWSWHXHLCkCvh4qgZo2W1iAhZWQx",
+	"xyQjzAzyqoC/Gkr6G/H8X0I8Xx4G+RsR/I0I/kYEX2Zc7o+x8SIZLbR/kawtOmzUyNZAgZ84GvZ3O2wM",
+	"v6TxlsxCWObxxZCcyS2sDONlCVw7v+4L17xmPW9eYMLGSsKu/tHZd08RqS3uPKb6sCOxNHHf1Hz9DB07",
+	"lWn2J7ONX/uL1bH9beMxd0l3E/I1LA031yFmiyr06Kb78uBt7NbNeuItJL0No0dUe6LC4KWYonZuyvWn",
+	"HXoa4IrD5N2jYjtro/XZQmVAE2Yn1CDyyNFCTPo0xC/TiD/K0QuvD5couXVm9sOb0BCeGTSEg7HKOt31",
+	"WtuofGe5he109prztBBLseYd6gi9EYnLgstpj/Aqw+cwzZQ01RLyMLDuMbF7mUh51JslaKGILl4UP82S",
+	"8a/bze6tG/9wlSayKgqOk9O5UC//2833bjUmorcNYWtHEjKfWn9Gt59bNpZre9A7a1sJJkjb9WNEvwPI",
+	"J63H2JrhrqlcHjcKb2tM5F+zOUgEyBjnZjVmPHp+xgp1DzrjBtgCPhw/MiOZ9qQkKDyzlbZnCH2Uhpzh",
+	"WMQ5MzGvHJJvwK2DZvVuFhzTQQnsCFOC+qnzlIbl4ADFccc3btNK5PvbwoHUJf9Qn9kEuKkNDlGhfauy",
+	"agny8LoEAlOW+7cpK7seDPDhNZuJAgxD1H+ED05yWCqXEY1rRpgGJAod414aJK3BSDKjNEhewy9bzCRz",
+	"VqpCZAIT1wvJeAO5XIIh8hQ9LQ28hVV9HFnAzDJVocgUfm7Ubk9stUtQtYFsymrrcdsWGDWxbKmMZafp",
+	"aDTCuIuqFYuvu0ir48IGbaNd0OszEdRBabso0jBvEnWyoGScVGYA3CBoi5RmaHydFQeatsD8EDVDmK70",
+	"A7/y/GzDk1z9c+D++0fUpUYN7yIItQe4ywCWRYBEk+nXhvnMNK4n3CruT8jU1XqENRt77nqvmdDG1hMd",
+	"XqO44dkt+PjcKEAwxenZy51zbHVuiNLlPtgqGkpSVsmczpVMzx73qRc9Ch3V8LVL94U1QasQjmFHl2BU",
+	"pTNgr5W0WhUF6JT9u1A3vGDvgOtscdzKrKZlQB6OGoowkqNyuNPxtf2dvhztLvi0QO5A0f2eWV1MQSJk",
+	"CoFgUF+xfP45tcOhL14Uyh1ORAFjXQPZXo85BLNuLVGto9BN1c0qrRHp0EjmRo69JKl0IHMqZV/7gdOl",
+	"knZxjbJVEg6AtGmbJnWmiuRIV+sQsVaLPlBI4ORQF2fFHUytLR4hn6fwNdzyQs2nfcgVWfLM1Mb52o0m",
+	"HNvYpzXMM27dEvcgLxemLPhqGnceAQXkOXwy7on+VDQcnoygjPSfEu2Sf3jkm4/3XaUWmZDzaV1OiFip",
+	"Y+wzOlLBsQzHtnwu+WquhpQ/ORObaaDcEJ8naWKqm3bKq0+SxX0Gh9efZ+8zy6E+A7H76vHA6DB0EtY8",
+	"Doz5WhWdItMkRy4Yq31f5xsu+ZzqTr9oYemPSzoHSNLkvwTcg95dhqI1ejkV1u+eDEU2CQC7gULJuWFW",
+	"fVLA2F9fRGhU53ntkphkhOiVHXHpmktZIYxlc3EHLu/uZtZbzrzORjsCQ1+Jsu8MLgo9H3HwVnv99dc2",
+	"XZfPgONM5NRq3aTJLS87Okxncjxb9CuEOSyrc5a9O8a2/rbN58hsDqvnbhjNf9CbOdzznzLfWQP95LVa",
+	"fzTZAMjOHr2pbsLjp6tYdla66mPgJWRK50/Out6T13fuC1ZzNWU8zyGvjztrIO22teNo+ez0/Kvzl89f",
+	"nH+1FcD3s7C/tuu2UGlhV+9QRo5pZHDfANege6qNOIBZdev7MurLIdy4ZAByVwU7Ggxo6ICGkqcjVSBl",
+	"cvM3JC2sLd0tmbodPYJsXKZJ/tbbv4YZaJBZQ8RRtsxPftfu0/GQXVh0xK7t0iWcF9+8eUY+e8yEfS8L",
+	"sIZlhUB5WGpSwVQmh6UyLNfiDoItPnNHy0DVRTFjv6kbwzSXmPRQA03JjYE8fS9xDg3c5bruloy/PoB/",
+	"LYWlQ1VHHM2d+5z/xG/y5O7UnbHW3S/vpd+hWOMylx2BHF13uH59nDJ3xcFVGjNeFGxZGcsMyPy95IZd",
+	"Tyq7UFr8QchszJzo2ftqNHqeBVPTA7gevpfUXZaBNNBeB0gmJc8WwM6GIzRbXXihmvHJyf39/ZDT10Ol",
+	"5yf+XXPyw8Xr7358993gbDgaLuzSHYAKi24hqWUYSj1JkzvQxmnE6XA0HPnGGMlLkYyT58PR8DlBWbsg",
+	"VT65Oz0h7g/aaynzWCPGD6LuIuwIK9BuL7SUqSIHYx2iSNlMFBY0PZf+Kgi3jJM6jBmnuyjucca1FmDY",
+	"dXCp5boWTnNDxfJbQPjSag+1tPkOlKDLJxknCCWmRO/Ubw+3rvkSLGhD7ljg5n6vQK/qQ8Nxey+ovcm2",
+	"I3ZjQh6bqb1Y1E51yN0pnDfmlv1FJF8Xiq0cXlY6aBuby7lbLlRwPFKa8ROv+M1xj9P74z5S/C2ZHjoo",
+	"jOzJzuBGljuki85IWeLOnXW78Kj3xam0Kyn7TSOPW26buj+z06OXtkckSgcnHX38qBsDe8j/U315fZwz",
+	"woe6ZsX9Dhfjs7mCaThbg4gIG4ap5vOz9W7R7X2iMUkFDmHc3ihzTcz4EaVCTQtzfge+syaqP+6iXEh4",
+	"yNvR4NXVx9P09OVDjLNXafc67Nlo9Mkuw67dGYxchkVDbNrxnKYO0befOypikzfUuru2bvTpQaPP9x6N",
+	"SKlaLrle+WDRiRNJXTD+NfHV8ITqkhh+2lavHApw+L7rxrMCuJ76cRtSON8MVj8q1x0rDJ0QDg/demcz",
+	"l7BUd/U5ZNvbHd1SGg+e39G77sZbNzoSQFmo+55ubARDht8T4mpGCcsWTscj0a6PS59OV7udez2qins1",
+	"f47vpERNt7ebsYfppTIRrl9Q16Jx76O/9snF5O0FZsPuBH/sUbLnN3eKQ4IAQ93BjsPtEU1wmL3Zl3vM",
+	"MGpgeGha+/0t9qbPlLuufvpDq7KEPOhtPe7ewL2muHLtwfySDg9wAGfXQS/pdduxi6OGbBK92EH9pKR3",
+	"iLv8ljFBqEwNlc9Hp7jE+eg5JQWo8459CMZR5q5JgK5x+jJ1zi2/4QZSZpQ3Eg2kW4x0DDxI5NQ+D2ZT",
+	"b3nuG0sTl6GBsd+ofPXpFdZd53joZoKUXm+Yy+mnX32bqXQuwn65fn2S54jYt/vAjls/+Sjyh22+3T1v",
+	"5B9D55isBMA2T9bF91mA1NU+gaa5NSIMm1MK8nTC8HFpb3kEXatbgpQfFotTqrJNJbcv+tSLfM74E/Tm",
+	"9phUTcanCkDtrmr2ft+06vaGn0meYzzpdF2xI5qP4DG6624D1nFd/tKVlAgD6lpKUaBXloq6zqm20vZH",
+	"Ee7lVJlh6l6acdgV0enKoiarJjtJw0asSBPWLzhvWEFmBfA7MAzVICzdj4PGPxNp8ks7t4EMO6oDR1uZ",
+	"dt09dVeH7VYe/ezHQdyllZDcpoHs6PycZQuueYa+43jIJsFoYpG7aiSV2+IKt8Dleu18Fsr7WchGXE3N",
+	"ahkwKAwM2c9tz7QwPhMpVqwseIaG2R4f3AItaBbqXg7ZRDb9bIp47yiED1Rj4YUGnjsC2fno1dekRFRi",
+	"WagCN153bI2oZatV9nWTdC3c0zbf/BzRtdOS+EBHQe1UK74sHj3V04bpukd/q0fxRhO9AkIqIoLTrieI",
+	"468e59leE8WtE4k7trXAEQnl6792gAHJhNwJLyXWbDqK+Ka045hqBqaNOzpu2qKCZICZTJXuzEDYIbuw",
+	"xvsxd0tUskreSnUvnfFShdYwYUxVvxPeqaS31rEwIumg2FlD301Lq1FMYGn7QIemAvX06OFboniXCvTk",
+	"sz/JNYvYDg3mYPtZM3piE35KJv8b7G4Of0GQN2bxJ83NzC8Km8cx19vKn0nEQniPt9nAPuyGZ7foIe4x",
+	"KqObaCCQW+2GvNh6F58/rKyRAD1sT+EM2OMh+zGAD4hX5DwWt92B859wJpwKR/fcsCXPnzgpMbt13qtZ",
+	"q1hRWV4C4SjHzfuFKsDh4fayKkHrbeer7pAxiEpB+Njbtztp0NJ7y8IRKkxDJirinAs5fMIo72ThUwq6",
+	"lbwlPazqn0DbkszUh/XMH5jj3FyGWD3WAFufBXP2m7phmssYizOl86mj4fPA1LALYi9o+eniUvcGX090",
+	"CpjolKc93XDMROV2fIIvuELkONxqSi3S7Xo3aBtl/A+u9LiCrraFWsaOJP2ooVTSdR/MlGYlXw24GaxU",
+	"NZgr6p11SNLD+G5jT8r+AK3o5yg2VX1TZ/HVTu/NZ9TbTvvTX0x7XZT7cjX2HdjAyhpZ7qWwJzy/q7un",
+	"4n7zHYYjs17SoNp+10d6oEBl8oJQUcq0mC9syErvXZ2Ky7xWWP/zGB2FJRug1hjeQhHuLu5BVKH9Xp5C",
+	"qcOb138JdRbuzpWE+6Yl7QvS5z+BESZO6HtaQNAORylApxHu1yvE5Q6KuQxhk7GFynix0ZM27PRDjU9O",
+	"Ts++Go6Go+Hp+OXo5aju+KK+SE/V+uTfNo1o65PXMhy2aUq9o81WgwujCipSOLHPqJ8WfHFVtoU4Ood1",
+	"zXB09Dbeo+BKWNz9uMt6VZhb91svYukN24HWnCntghTjhW9w8lto0PTD1cP/BgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
