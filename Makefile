@@ -111,6 +111,7 @@ test-python:
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-## lint: Spectral with the IBM Cloud OpenAPI ruleset; fails on any error
+## lint: Spectral with the IBM Cloud OpenAPI ruleset, on IBM's API and the IBM Cloud
+## lookups; fails on any error
 lint: node_modules/.package-lock.json
-	npx --no-install spectral lint --fail-severity=error openapi.yaml
+	npx --no-install spectral lint --fail-severity=error openapi.yaml openapi-platform.yaml

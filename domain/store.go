@@ -23,6 +23,14 @@ type Store interface {
 	// error, nothing is kept and UpdateInstance returns that error.
 	UpdateInstance(ctx context.Context, crn string, change Change) (*Instance, error)
 
+	// Instances returns, by CRN, the instances of the accounts and those with the CRNs
+	// given (what a principal's policies reach), with their plans' catalog ids.
+	Instances(ctx context.Context, accounts, crns []string) ([]CatalogInstance, error)
+	// CatalogPlan returns the plan whose catalog id is id (a plan's id where it has none),
+	// from any account's configuration, or else, if an instance uses a plan of that id, a
+	// plan of that id alone (ENOTFOUND if none).
+	CatalogPlan(ctx context.Context, id string) (*PlanConfig, error)
+
 	// Account returns the account with the given id (AccountNotFound if none).
 	Account(ctx context.Context, id string) (*Account, error)
 	// AccountInstances returns the instances of an account, ordered by CRN.
@@ -100,6 +108,13 @@ type Store interface {
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// CatalogInstance is an instance with the catalog id of its plan: the plan's CatalogID in
+// its account's configuration, else its PlanID.
+type CatalogInstance struct {
+	Instance
+	PlanCatalogID string
 }
 
 // RequestQuery names what an API request reads before its handler runs. Each empty
@@ -280,6 +295,11 @@ func AccountNotFound(id string) *Error {
 // APIKeyNotFound is a store's answer for an API key no principal owns.
 func APIKeyNotFound() *Error {
 	return Errorf(ENOTFOUND, "Provided API key could not be found.")
+}
+
+// CatalogEntryNotFound is a store's answer for a catalog id no plan has.
+func CatalogEntryNotFound(id string) *Error {
+	return Errorf(ENOTFOUND, "No catalog entry has the id %s.", id).WithReason("not_found")
 }
 
 // PrincipalNotFound is a store's answer for a principal id it does not hold.

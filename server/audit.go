@@ -341,7 +341,11 @@ func (s *Server) emitAudit(c echo.Context, rs *reqState) {
 		}
 	}
 	ev.Target = AuditTarget{ID: target, TypeURI: "quantum-computing/instance"}
-	if rs.resource.InstanceCRN == "" && c.Param("id") != "" {
+	switch {
+	case len(op.IAMActions) == 0: // an IBM Cloud lookup: what it read
+		target = r.URL.Path
+		ev.Target = AuditTarget{ID: target, TypeURI: op.AuditEvents[0]}
+	case rs.resource.InstanceCRN == "" && c.Param("id") != "":
 		ev.Target.TypeURI = "quantum-computing/account"
 	}
 	if op.Method != http.MethodGet {

@@ -27,6 +27,7 @@ import (
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen"
 	"github.com/qrapi/qrapi/gen/control"
+	"github.com/qrapi/qrapi/gen/platform"
 	"github.com/qrapi/qrapi/spec"
 )
 
@@ -68,6 +69,7 @@ type Server struct {
 	store          domain.Store
 	doc            *spec.Document
 	controlDoc     *spec.Document
+	platformDoc    *spec.Document // the IBM Cloud lookups (openapi-platform.yaml)
 	log            *slog.Logger
 	auditor        *auditor
 	metrics        *metrics
@@ -157,6 +159,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store, keep)
 	s.addRoutes(basePath, s.doc)
+	if s.platformDoc, err = spec.LoadPlatform(); err != nil {
+		return nil, err
+	}
+	s.addRoutes("", s.platformDoc) // its paths hold the services' prefixes
 	if s.adminToken != "" {
 		if s.controlDoc, err = spec.LoadControl(); err != nil {
 			return nil, err
@@ -201,6 +207,7 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	if s.adminToken != "" {
 		control.RegisterHandlers(&routeMiddleware{e: e, prefix: controlBasePath, mw: api}, control.NewStrictHandler(controlHandlers{s}, nil))
 	}
+	platform.RegisterHandlers(&routeMiddleware{e: e, prefix: "", mw: api}, platform.NewStrictHandler(platformHandlers{s}, nil))
 	return e
 }
 

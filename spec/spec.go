@@ -12,6 +12,7 @@ import (
 
 	"github.com/qrapi/qrapi/gen"
 	"github.com/qrapi/qrapi/gen/control"
+	"github.com/qrapi/qrapi/gen/platform"
 )
 
 // Vendor extensions that every operation carries.
@@ -54,14 +55,27 @@ func LoadControl() (*Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec: load embedded control document: %w", err)
 	}
-	return newDocument(t, false)
+	return newDocument(t, false, false)
+}
+
+// LoadPlatform parses the document of the IBM Cloud lookups the server answers
+// (openapi-platform.yaml), whose operations carry audit events and no IAM actions: what a
+// caller sees, their handlers decide from its policies.
+func LoadPlatform() (*Document, error) {
+	t, err := platform.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("spec: load embedded platform document: %w", err)
+	}
+	return newDocument(t, false, true)
 }
 
 // New validates t and indexes its operations. Every operation must name its IAM actions
 // and audit events: the server cannot enforce or record what the document does not say.
-func New(t *openapi3.T) (*Document, error) { return newDocument(t, true) }
+func New(t *openapi3.T) (*Document, error) { return newDocument(t, true, true) }
 
-func newDocument(t *openapi3.T, iam bool) (*Document, error) {
+// newDocument validates t and indexes its operations, requiring of each its IAM actions
+// (iam) and its audit events (events).
+func newDocument(t *openapi3.T, iam, events bool) (*Document, error) {
 	if err := t.Validate(context.Background(), openapi3.EnableExamplesValidation(), openapi3.SetRegexCompiler(CompilePattern)); err != nil {
 		return nil, fmt.Errorf("spec: invalid document: %w", err)
 	}
@@ -75,11 +89,13 @@ func newDocument(t *openapi3.T, iam bool) (*Document, error) {
 				PathItem:  item,
 				Operation: op,
 			}
+			var err error
 			if iam {
-				var err error
 				if o.IAMActions, err = namedList(op, ExtIAMActions, "actions"); err != nil {
 					return nil, err
 				}
+			}
+			if events {
 				if o.AuditEvents, err = namedList(op, ExtAuditEvents, "events"); err != nil {
 					return nil, err
 				}
