@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: banner all generate check-generate build test test-python vet fmt-check lint run bench bench-baseline bench-load fuzz
+.PHONY: banner all generate check-generate build test test-python test-node vet fmt-check lint run bench bench-baseline bench-load fuzz
 
 all: build
 
@@ -89,7 +89,8 @@ vet:
 ## QRAPI_TEST_POSTGRES set (a postgres:// URL, see deploy/postgres.sh), the server's and
 ## qrserver's tests again on PostgreSQL. The PostgreSQL-only tests skip without it, and
 ## fail under CI. Then the pytest example (examples/pytest) against the built qrserver,
-## with Debian's python3-pytest and python3-requests.
+## with Debian's python3-pytest and python3-requests, and IBM's Node SDK against it
+## (examples/node, node --test).
 PG_PACKAGES = ./server/ ./cmd/qrserver/
 PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
 test: fmt-check vet
@@ -98,7 +99,13 @@ test: fmt-check vet
 		echo "QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES)"; \
 		QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES); \
 	else echo "QRAPI_TEST_POSTGRES is not set: the server's tests ran on SQLite only"; fi
-	$(MAKE) test-python
+	$(MAKE) test-python test-node
+
+## test-node: IBM's Node SDK (@ibm-cloud/platform-services) against the built qrserver
+test-node: node_modules/.package-lock.json
+	@mkdir -p bin
+	$(GO) build -o bin/qrserver ./cmd/qrserver
+	QRSERVER_BIN=bin/qrserver node --test examples/node
 
 ## test-python: the pytest example against the built qrserver
 test-python:
