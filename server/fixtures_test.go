@@ -350,3 +350,14 @@ func TestFaultRuleScopedToFixture(t *testing.T) {
 		}
 	}
 }
+
+// A body a schema requires no field of, sent without its content type, is named as a JSON
+// object, not as one "with the fields ,".
+func TestBodyWithNoRequiredFieldsNamesItsShape(t *testing.T) {
+	h := newHarness(t)
+	resp, b := h.do("POST", "/control/v1/faults", testAdminToken, nil, `{"status": 500}`)
+	ec := checkError(t, resp, b, 400, "invalid_body")
+	if strings.Contains(ec.Errors[0].Message, "fields ,") || !strings.Contains(ec.Errors[0].Message, "a JSON object") {
+		t.Fatalf("the message: %s", ec.Errors[0].Message)
+	}
+}

@@ -172,7 +172,10 @@ func requestValidationError(err error) error {
 	if len(fields) > 0 {
 		target = fields[0]
 	}
-	shape := "a JSON object with the fields " + strings.Join(fields, ", ")
+	shape := "a JSON object"
+	if len(fields) > 0 {
+		shape += " with the fields " + strings.Join(fields, ", ")
+	}
 	if errors.Is(re.Err, openapi3filter.ErrInvalidRequired) {
 		return domain.Errorf(domain.EINVALID, "A request body is required: %s.", shape).
 			WithTarget("field", target).WithReason("invalid_body")
