@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen/platform"
 )
@@ -264,6 +266,33 @@ func (h platformHandlers) ListResourceInstances(ctx context.Context, req platfor
 		out.Resources[i].ResourceId, out.Resources[i].Url = &resourceID, &u
 	}
 	return platform.ListResourceInstances200JSONResponse(out), nil
+}
+
+// hostPrefixes are the IBM Cloud lookups' hosts, as IBM's Qiskit client derives them from
+// its service URL (the URL's host after a service's own name), and the path prefix each
+// service has on this server.
+var hostPrefixes = []struct{ host, prefix string }{
+	{"api.global-search-tagging.", "/global-search"},
+	{"globalcatalog.", "/global-catalog"},
+	{"resource-controller.", "/resource-controller"},
+}
+
+// serviceHosts routes a request made to a lookup's own host to its path on this server:
+// Qiskit's client calls http://api.global-search-tagging.<its URL's host>/v3/resources/search,
+// not a URL of the user's choosing. (IAM's host needs nothing: /identity/token is served
+// at every host.)
+func serviceHosts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		for _, h := range hostPrefixes {
+			if strings.HasPrefix(r.Host, h.host) && !strings.HasPrefix(r.URL.Path, h.prefix+"/") {
+				r.URL.Path = h.prefix + r.URL.Path
+				r.URL.RawPath = ""
+				break
+			}
+		}
+		return next(c)
+	}
 }
 
 // valueOf is *p, or the zero value.

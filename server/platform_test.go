@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -186,5 +187,50 @@ func TestListInstancesAsQiskitDoes(t *testing.T) {
 				t.Errorf("usage of %s found by search: %d %s", it.Crn, st, body)
 			}
 		}
+	}
+}
+
+// IBM's Qiskit client derives the lookups' hosts from its service URL's host
+// (api.global-search-tagging.<host>, globalcatalog.<host>/api/v1, resource-controller.<host>,
+// iam.<host>): a request to such a host reaches the service, with no path prefix.
+func TestServiceHosts(t *testing.T) {
+	h := newHarness(t)
+	call := func(method, host, path, body string, hdr map[string]string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		io.Copy(&sb, resp.Body)
+		return resp.StatusCode, sb.String()
+	}
+	st, tok := call("POST", "iam.quantum.localhost", "/identity/token", "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey="+keyReader,
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	if st != 200 || !strings.Contains(tok, "access_token") {
+		t.Fatalf("IAM at iam.<host>: %d %s", st, tok)
+	}
+	auth := map[string]string{"Authorization": "apikey " + keyReader, "Content-Type": "application/json"}
+	if st, b := call("POST", "api.global-search-tagging.quantum.localhost", "/v3/resources/search?limit=100", `{"query": "service_name:quantum-computing", "fields": ["crn"]}`, auth); st != 200 || !strings.Contains(b, crnA1) {
+		t.Errorf("search at its host: %d %s", st, b)
+	}
+	if st, b := call("GET", "globalcatalog.quantum.localhost:8080", "/api/v1/plan-id-2", "", auth); st != 200 || !strings.Contains(b, "Pay-As-You-Go") {
+		t.Errorf("catalog at its host: %d %s", st, b)
+	}
+	if st, b := call("GET", "resource-controller.quantum.localhost", "/v2/resource_instances?name=demo-paygo", "", auth); st != 200 || !strings.Contains(b, crnA1) {
+		t.Errorf("Resource Controller at its host: %d %s", st, b)
+	}
+	// The API's own host is untouched: /api/v1/... is the Qiskit Runtime API there.
+	if st, b := call("GET", "quantum.localhost", "/api/v1/instance", "", map[string]string{"Authorization": "apikey " + keyReader, "Service-CRN": crnA1}); st != 200 {
+		t.Errorf("the API at its host: %d %s", st, b)
 	}
 }

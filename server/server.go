@@ -180,6 +180,7 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = ipExtractor(s.trustedProxies)
 	e.HTTPErrorHandler = func(err error, c echo.Context) { s.writeError(c, err) }
+	e.Pre(serviceHosts)
 	e.Use(s.requestState, s.logAndMeasure, s.recoverPanic)
 
 	api := []echo.MiddlewareFunc{s.identify, s.audit, s.limitBody}
