@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -102,6 +103,26 @@ func toDomainError(err error) *domain.Error {
 	return domain.AsError(err)
 }
 
+// maxMessageRunes bounds an error's message, which may quote what the caller sent (a
+// header's value, say): the documents allow 2,048 characters, and a character the JSON
+// encoding must replace (invalid UTF-8) stays one.
+const maxMessageRunes = 1024
+
+// shortened is msg cut to maxMessageRunes, marked with an ellipsis where it was cut.
+func shortened(msg string) string {
+	if utf8.RuneCountInString(msg) <= maxMessageRunes {
+		return msg
+	}
+	n := 0
+	for i := range msg {
+		if n == maxMessageRunes-1 {
+			return msg[:i] + "…"
+		}
+		n++
+	}
+	return msg
+}
+
 func tooLarge() *domain.Error {
 	return domain.Errorf(domain.ETOOLARGE, "The request body is larger than the %d bytes this server accepts.", maxBodyBytes).WithReason("payload_too_large")
 }
@@ -149,7 +170,7 @@ func (s *Server) writeError(c echo.Context, err error) {
 	if status == http.StatusUnauthorized {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="IBM Cloud IAM"`)
 	}
-	entry := errorEntry{Code: reason, Message: de.Message, MoreInfo: moreInfo}
+	entry := errorEntry{Code: reason, Message: shortened(de.Message), MoreInfo: moreInfo}
 	if de.Target != nil {
 		entry.Target = &errorTarget{Type: de.Target.Type, Name: de.Target.Name}
 	}
