@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -144,6 +145,22 @@ func (f *Fixture) State(now time.Time) (*State, error) {
 		}
 	}
 	return st, nil
+}
+
+// Encode is how a store keeps a fixture's document and key hashes: as JSON.
+func (f *Fixture) Encode() (seed, hashes []byte, err error) {
+	if seed, err = json.Marshal(f.Seed); err == nil {
+		hashes, err = json.Marshal(f.KeyHashes)
+	}
+	return seed, hashes, err
+}
+
+// Decode reads back into f what Encode made.
+func (f *Fixture) Decode(seed, hashes []byte) error {
+	if err := json.Unmarshal(seed, &f.Seed); err != nil {
+		return fmt.Errorf("a kept fixture's document: %w", err)
+	}
+	return json.Unmarshal(hashes, &f.KeyHashes)
 }
 
 // FixtureName is a name a fixture takes (an account id, an instance CRN, a principal id or

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,7 +17,7 @@ func (s *Store) AddFixture(ctx context.Context, f *domain.Fixture, now time.Time
 	if err != nil {
 		return err
 	}
-	seed, hashes, err := encodeFixture(f)
+	seed, hashes, err := f.Encode()
 	if err != nil {
 		return err
 	}
@@ -79,14 +78,6 @@ func takenNames(ctx context.Context, tx pgx.Tx, names []domain.FixtureName) erro
 	return domain.FirstTaken(names, taken)
 }
 
-// encodeFixture is how a fixture's document and key hashes are kept: JSON.
-func encodeFixture(f *domain.Fixture) (seed, hashes []byte, err error) {
-	if seed, err = json.Marshal(f.Seed); err == nil {
-		hashes, err = json.Marshal(f.KeyHashes)
-	}
-	return seed, hashes, err
-}
-
 // scanFixture reads id, created_at, seed, key_hashes.
 func scanFixture(row pgx.Row) (*domain.Fixture, error) {
 	var (
@@ -97,10 +88,7 @@ func scanFixture(row pgx.Row) (*domain.Fixture, error) {
 		return nil, err
 	}
 	f.CreatedAt = f.CreatedAt.UTC()
-	if err := json.Unmarshal(seed, &f.Seed); err != nil {
-		return nil, err
-	}
-	return &f, json.Unmarshal(hashes, &f.KeyHashes)
+	return &f, f.Decode(seed, hashes)
 }
 
 const fixtureColumns = `id, created_at, seed, key_hashes`

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -52,11 +51,7 @@ func (s *Store) AddFixture(ctx context.Context, f *domain.Fixture, now time.Time
 	if err != nil {
 		return err
 	}
-	seed, err := json.Marshal(f.Seed)
-	if err != nil {
-		return err
-	}
-	hashes, err := json.Marshal(f.KeyHashes)
+	seed, hashes, err := f.Encode()
 	if err != nil {
 		return err
 	}
@@ -121,10 +116,7 @@ func scanFixture(row scanner) (*domain.Fixture, error) {
 		return nil, err
 	}
 	f.CreatedAt = t
-	if err := json.Unmarshal(seed, &f.Seed); err != nil {
-		return nil, err
-	}
-	return &f, json.Unmarshal(hashes, &f.KeyHashes)
+	return &f, f.Decode(seed, hashes)
 }
 
 // Fixtures lists the kept fixtures, oldest first.
