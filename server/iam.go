@@ -61,7 +61,7 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 	if rs != nil && rs.authed {
 		return rs.authErr
 	}
-	err := s.authenticateCaller(ctx, rs, h, requestQuery(in.RequestValidationInput))
+	err := s.authenticateCaller(ctx, rs, h, requestQuery(rs, in.RequestValidationInput))
 	if rs != nil {
 		rs.authed, rs.authErr = true, err
 	}
@@ -70,8 +70,8 @@ func (s *Server) authenticate(ctx context.Context, in *openapi3filter.Authentica
 
 // requestQuery names what an API call reads with its caller (domain.Store's
 // ReadRequest): the instance of its Service-CRN, the account of its {id}.
-func requestQuery(in *openapi3filter.RequestValidationInput) domain.RequestQuery {
-	if rs := stateFrom(in.Request.Context()); rs != nil && rs.op() != nil && len(rs.op().IAMActions) == 0 {
+func requestQuery(rs *reqState, in *openapi3filter.RequestValidationInput) domain.RequestQuery {
+	if rs != nil && rs.op() != nil && len(rs.op().IAMActions) == 0 {
 		return domain.RequestQuery{} // an IBM Cloud lookup: its handler reads what the caller may see
 	}
 	return domain.RequestQuery{InstanceCRN: in.Request.Header.Get(headerServiceCRN), AccountID: in.PathParams["id"]}

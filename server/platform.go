@@ -13,6 +13,7 @@ import (
 
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen/platform"
+	"github.com/qrapi/qrapi/internal/optional"
 )
 
 // platformHandlers answers the IBM Cloud lookups of openapi-platform.yaml (Global Search,
@@ -128,19 +129,23 @@ func after(token, where string) (string, error) {
 	return string(b), nil
 }
 
-// page is the instances after the cursor's CRN, at most limit, and the cursor of the next
-// page ("" when none remain).
-func page(all []domain.CatalogInstance, from string, limit int) ([]domain.CatalogInstance, string) {
-	i, _ := slices.BinarySearchFunc(all, from, func(in domain.CatalogInstance, crn string) int { return strings.Compare(in.CRN, crn) })
-	if i < len(all) && all[i].CRN == from {
+// page is the items after the cursor's CRN (crnOf names an item's; items are in CRN
+// order), at most limit, and the cursor of the next page ("" when none remain).
+func page[T any](all []T, crnOf func(T) string, from string, limit int) ([]T, string) {
+	i, _ := slices.BinarySearchFunc(all, from, func(it T, crn string) int { return strings.Compare(crnOf(it), crn) })
+	if i < len(all) && crnOf(all[i]) == from {
 		i++
 	}
 	rest := all[i:]
 	if len(rest) <= limit {
 		return rest, ""
 	}
-	return rest[:limit], cursor(rest[limit-1].CRN)
+	return rest[:limit], cursor(crnOf(rest[limit-1]))
 }
+
+// crnOfFields and crnOfInstance name an item's CRN for page.
+func crnOfFields(f map[string]any) string            { return f["crn"].(string) }
+func crnOfInstance(in domain.CatalogInstance) string { return in.CRN }
 
 // Search answers Global Search: the caller's instances that match the query, a page at a time.
 func (h platformHandlers) Search(ctx context.Context, req platform.SearchRequestObject) (platform.SearchResponseObject, error) {
@@ -148,11 +153,11 @@ func (h platformHandlers) Search(ctx context.Context, req platform.SearchRequest
 	if req.Body != nil {
 		body = *req.Body
 	}
-	terms, err := parseQuery(valueOf(body.Query))
+	terms, err := parseQuery(optional.Value(body.Query))
 	if err != nil {
 		return nil, err
 	}
-	from, err := after(valueOf(body.SearchCursor), "search_cursor")
+	from, err := after(optional.Value(body.SearchCursor), "search_cursor")
 	if err != nil {
 		return nil, err
 	}
@@ -164,25 +169,24 @@ func (h platformHandlers) Search(ctx context.Context, req platform.SearchRequest
 	if err != nil {
 		return nil, err
 	}
-	var hits []domain.CatalogInstance
+	var hits []map[string]any // the fields of each instance that matches
 	for i := range all {
 		f := searchFields(&all[i])
 		if matches(f, terms) && (req.Params.AccountId == nil || all[i].AccountID == *req.Params.AccountId) {
-			hits = append(hits, all[i])
+			hits = append(hits, f)
 		}
 	}
 	fields := defaultSearchFields
 	if body.Fields != nil && len(*body.Fields) > 0 {
 		fields = *body.Fields
 	}
-	items, next := page(hits, from, limit)
+	items, next := page(hits, crnOfFields, from, limit)
 	out := platform.ScanResult{Limit: int32(limit), Items: make([]platform.ResultItem, len(items))}
 	if next != "" {
 		out.SearchCursor = &next
 	}
-	for i := range items {
-		f := searchFields(&items[i])
-		item := platform.ResultItem{Crn: items[i].CRN, AdditionalProperties: map[string]any{}}
+	for i, f := range items {
+		item := platform.ResultItem{Crn: crnOfFields(f), AdditionalProperties: map[string]any{}}
 		for _, name := range fields {
 			if v, ok := f[name]; ok && name != "crn" {
 				item.AdditionalProperties[name] = v
@@ -221,7 +225,7 @@ func (h platformHandlers) GetCatalogEntry(ctx context.Context, req platform.GetC
 // plan, a page at a time, next_url naming the next.
 func (h platformHandlers) ListResourceInstances(ctx context.Context, req platform.ListResourceInstancesRequestObject) (platform.ListResourceInstancesResponseObject, error) {
 	p := req.Params
-	from, err := after(valueOf(p.Start), "start")
+	from, err := after(optional.Value(p.Start), "start")
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +246,7 @@ func (h platformHandlers) ListResourceInstances(ctx context.Context, req platfor
 			hits = append(hits, in)
 		}
 	}
-	rows, next := page(hits, from, limit)
+	rows, next := page(hits, crnOfInstance, from, limit)
 	out := platform.ResourceInstancesList{RowsCount: int64(len(rows)), Resources: make([]platform.ResourceInstance, len(rows))}
 	if next != "" {
 		q := url.Values{"start": {next}, "limit": {strconv.Itoa(limit)}}
@@ -293,13 +297,4 @@ func serviceHosts(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-// valueOf is *p, or the zero value.
-func valueOf[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }
