@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -60,7 +61,8 @@ func WithURL(u string) Option {
 	return func(c *config) error { c.url = strings.TrimSuffix(u, "/"); return nil }
 }
 
-// WithIAMURL sets where API keys are exchanged (the reference server: its own URL).
+// WithIAMURL sets where API keys are exchanged. Without it, IAMURLFor(the service URL)
+// decides: IBM Cloud's IAM for IBM Cloud's URLs, else the service URL's own origin.
 func WithIAMURL(u string) Option { return func(c *config) error { c.iamURL = u; return nil } }
 
 // WithAPIKey authenticates with an IBM Cloud API key, exchanged for tokens that are
@@ -170,6 +172,9 @@ func New(opts ...Option) (*Client, error) {
 	if c.url == "" {
 		c.url = DefaultURL
 	}
+	if c.iamURL == "" {
+		c.iamURL = IAMURLFor(c.url)
+	}
 	auth, err := c.authenticator()
 	if err != nil {
 		return nil, err
@@ -225,6 +230,26 @@ func (c *config) authenticator() (core.Authenticator, error) {
 		return b.Build()
 	}
 	return core.NewNoAuthAuthenticator()
+}
+
+// IAMURLFor is where an API key for the service at serviceURL is exchanged when no IAM
+// URL is given: IBM Cloud's IAM for IBM Cloud's own hosts (iam.test.cloud.ibm.com for
+// test.cloud.ibm.com's), and otherwise the service URL's own origin, whose
+// /identity/token the reference server answers. A key never goes to a host the caller did
+// not name.
+func IAMURLFor(serviceURL string) string {
+	u, err := url.Parse(serviceURL)
+	if err != nil || u.Host == "" {
+		return DefaultIAMURL
+	}
+	host := u.Hostname()
+	switch {
+	case host == "test.cloud.ibm.com" || strings.HasSuffix(host, ".test.cloud.ibm.com"):
+		return "https://iam.test.cloud.ibm.com"
+	case host == "cloud.ibm.com" || strings.HasSuffix(host, ".cloud.ibm.com"):
+		return DefaultIAMURL
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // RegionURL is the service URL of an IBM Cloud region: us-east is the default URL.

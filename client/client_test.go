@@ -245,3 +245,31 @@ func TestDefaultAPIVersionIsTheDocuments(t *testing.T) {
 		t.Fatalf("headers sent: %v", got.Load())
 	}
 }
+
+// An API key goes to IBM Cloud's IAM only for IBM Cloud's URLs: any other service URL's
+// key is exchanged at that URL's own origin.
+func TestIAMURLFor(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://quantum.cloud.ibm.com/api":       client.DefaultIAMURL,
+		"https://eu-de.quantum.cloud.ibm.com/api": client.DefaultIAMURL,
+		"https://quantum.test.cloud.ibm.com/api":  "https://iam.test.cloud.ibm.com",
+		"http://127.0.0.1:8080/api":               "http://127.0.0.1:8080",
+		"https://qr.example.com/prefix/api":       "https://qr.example.com",
+		"http://cloud.ibm.com.example.org:81/api": "http://cloud.ibm.com.example.org:81",
+	} {
+		if got := client.IAMURLFor(url); got != want {
+			t.Errorf("IAMURLFor(%s) = %s, want %s", url, got, want)
+		}
+	}
+}
+
+func TestAPIKeyGoesToTheServiceURLsOwnIAM(t *testing.T) {
+	srv := qrtest.NewServer(t)
+	c, err := client.New(client.WithURL(srv.URL+"/api"), client.WithAPIKey(qrtest.KeyAdmin), client.WithCRN(qrtest.InstanceB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := c.Usage(context.Background()); err != nil || u.UsageConsumedSeconds != 12 {
+		t.Fatalf("usage with no IAM URL given: %v, %v", u, err)
+	}
+}

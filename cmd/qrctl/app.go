@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +69,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	fmt.Fprintf(stderr, "qrctl: %v\n", err)
+	if hint := a.hint(err); hint != "" {
+		fmt.Fprintf(stderr, "qrctl: %s\n", hint)
+	}
 	return 1
+}
+
+// hint says what an error most likely means when the likely cause is qrctl's settings.
+func (a *app) hint(err error) string {
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.StatusCode != http.StatusNotFound || a.s.url == "" {
+		return ""
+	}
+	u := strings.TrimSuffix(a.s.url, "/")
+	if strings.HasSuffix(u, "/api") {
+		return ""
+	}
+	return fmt.Sprintf("--url %s does not end in /api; the API's URL does, as in --url %s/api", a.s.url, u)
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -84,7 +102,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	f := root.PersistentFlags()
 	f.StringVar(&a.s.url, "url", "", "service URL (env "+client.EnvURL+"; default from the CRN's region, "+client.DefaultURL+")")
-	f.StringVar(&a.s.iamURL, "iam-url", "", "IAM URL where the API key is exchanged (env "+client.EnvIAMURL+"; default "+client.DefaultIAMURL+")")
+	f.StringVar(&a.s.iamURL, "iam-url", "", "IAM URL where the API key is exchanged (env "+client.EnvIAMURL+"; default: "+client.DefaultIAMURL+" for IBM Cloud's URLs, else --url's own origin)")
 	f.StringVar(&a.s.apiKey, "apikey", "", "IBM Cloud API key (env "+client.EnvAPIKey+")")
 	f.StringVar(&a.s.token, "token", "", "a bearer access token, instead of an API key (env QRCTL_TOKEN)")
 	f.StringVar(&a.s.crn, "crn", "", "instance CRN, sent as Service-CRN (env "+client.EnvInstance+")")
@@ -95,7 +113,7 @@ func (a *app) rootCommand() *cobra.Command {
 
 	instance := &cobra.Command{Use: "instance", Short: "Show the instance (get_instance)", Args: noArgs, RunE: a.instance}
 	instance.AddCommand(
-		&cobra.Command{Use: "config", Short: "Show the instance's configuration (get_instance_configuration)", Args: noArgs, RunE: a.instanceConfig},
+		&cobra.Command{Use: "limit", Short: "Show the instance's usage limit, its configuration (get_instance_configuration)", Args: noArgs, RunE: a.instanceConfig},
 		&cobra.Command{Use: "set-limit SECONDS", Short: "Set the instance's usage limit in seconds (replace_instance_configuration)", Args: oneArg, RunE: a.setLimit},
 		&cobra.Command{Use: "remove-limit", Short: "Remove the instance's usage limit (replace_instance_configuration with null)", Args: noArgs, RunE: a.removeLimit},
 	)
@@ -103,7 +121,7 @@ func (a *app) rootCommand() *cobra.Command {
 		instance,
 		&cobra.Command{Use: "usage", Short: "Show the instance's usage (get_usage)", Args: noArgs, RunE: a.usage},
 		&cobra.Command{Use: "account [ID]", Short: "Show an account's configuration (get_account); default: the CRN's account", Args: upToOneArg, RunE: a.account},
-		&cobra.Command{Use: "login", Short: "Exchange the API key for an access token and show its expiry", Args: noArgs, RunE: a.login},
+		&cobra.Command{Use: "whoami", Short: "Exchange the API key at IAM and show whose it is and when the token expires (nothing is saved)", Args: noArgs, RunE: a.whoami},
 		&cobra.Command{Use: "version", Short: "Show qrctl's version", Args: noArgs, RunE: a.version},
 		a.configCommand(),
 		a.fixtureCommand(),
@@ -202,9 +220,7 @@ func (a *app) client() (*client.Client, error) {
 	if a.s.url != "" {
 		opts = append(opts, client.WithURL(a.s.url))
 	}
-	if a.s.iamURL != "" {
-		opts = append(opts, client.WithIAMURL(a.s.iamURL))
-	}
+	opts = append(opts, client.WithIAMURL(a.iamURL()))
 	switch {
 	case a.s.token != "":
 		opts = append(opts, client.WithBearerToken(a.s.token))
@@ -442,33 +458,54 @@ func (a *app) account(cmd *cobra.Command, args []string) error {
 	return table(a.stdout, tw)
 }
 
-func (a *app) login(cmd *cobra.Command, _ []string) error {
-	if a.s.apiKey == "" {
-		return usageError{errors.New("login needs an API key: --apikey or " + client.EnvAPIKey)}
-	}
-	b := core.NewIamAuthenticatorBuilder().SetApiKey(a.s.apiKey).SetClient(a.httpClient())
+// iamURL is where the API key goes: --iam-url, else what package client picks for the
+// service URL (IBM Cloud's IAM only for IBM Cloud's URLs).
+func (a *app) iamURL() string {
 	if a.s.iamURL != "" {
-		b.SetURL(a.s.iamURL)
+		return a.s.iamURL
 	}
-	auth, err := b.Build()
+	u := a.s.url
+	if u == "" {
+		u = client.DefaultURL
+	}
+	return client.IAMURLFor(u)
+}
+
+func (a *app) whoami(cmd *cobra.Command, _ []string) error {
+	if a.s.apiKey == "" {
+		return usageError{errors.New("whoami needs an API key: --apikey or " + client.EnvAPIKey)}
+	}
+	iam := a.iamURL()
+	auth, err := core.NewIamAuthenticatorBuilder().SetApiKey(a.s.apiKey).SetClient(a.httpClient()).SetURL(iam).Build()
 	if err != nil {
 		return usageError{err}
 	}
 	tr, err := auth.RequestToken()
 	if err != nil {
-		return fmt.Errorf("login: %w", err)
+		return fmt.Errorf("whoami: %w", err)
+	}
+	// The token's claims, read, not verified: qrctl shows them, the service verifies them.
+	var claims struct {
+		IAMID   string `json:"iam_id"`
+		Account struct {
+			BSS string `json:"bss"`
+		} `json:"account"`
+	}
+	if parts := strings.Split(tr.AccessToken, "."); len(parts) == 3 {
+		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+			_ = json.Unmarshal(raw, &claims)
+		}
 	}
 	exp := time.Unix(tr.Expiration, 0).UTC()
 	if a.s.output != "table" {
-		return printValue(a.stdout, a.s.output, map[string]any{"token_type": tr.TokenType, "expires_in": tr.ExpiresIn, "expiration": exp.Format(time.RFC3339)})
-	}
-	iam := a.s.iamURL
-	if iam == "" {
-		iam = client.DefaultIAMURL
+		return printValue(a.stdout, a.s.output, map[string]any{"iam": iam, "iam_id": claims.IAMID, "account": claims.Account.BSS,
+			"token_type": tr.TokenType, "expires_in": tr.ExpiresIn, "expiration": exp.Format(time.RFC3339)})
 	}
 	return table(a.stdout, [][2]string{
 		{"IAM", iam},
-		{"Token", tr.TokenType + " token issued (not shown)"},
+		{"IAM id", claims.IAMID},
+		{"Account", claims.Account.BSS},
+		{"Token", tr.TokenType + " token issued (not shown, not saved)"},
 		{"Expires", fmt.Sprintf("%s (in %s)", exp.Format(time.RFC3339), time.Duration(tr.ExpiresIn)*time.Second)},
 	})
 }

@@ -54,8 +54,8 @@ func TestGoldenOutput(t *testing.T) {
 		{"instance_page_example", other, []string{"instance", "--crn", qrtest.InstanceOther}, 0},
 		{"instance_page_example_json", other, []string{"instance", "--crn", qrtest.InstanceOther, "--output", "json"}, 0},
 		{"instance_deprecated_qctrl", other, []string{"instance", "--crn", qrtest.InstanceOtherEU}, 0},
-		{"instance_config", env, []string{"instance", "config", "--crn", qrtest.InstanceB}, 0},
-		{"instance_config_json", env, []string{"instance", "config", "--crn", qrtest.InstanceB, "-o", "json"}, 0},
+		{"instance_config", env, []string{"instance", "limit", "--crn", qrtest.InstanceB}, 0},
+		{"instance_config_json", env, []string{"instance", "limit", "--crn", qrtest.InstanceB, "-o", "json"}, 0},
 		{"usage", env, []string{"usage", "--crn", qrtest.InstanceA}, 0},
 		{"usage_json", env, []string{"usage", "--crn", qrtest.InstanceB, "-o", "json"}, 0},
 		{"usage_yaml", env, []string{"usage", "--crn", qrtest.InstanceB, "-o", "yaml"}, 0},
@@ -192,18 +192,23 @@ func TestDebugRedactsCredentials(t *testing.T) {
 	}
 }
 
-func TestLoginAndCompletion(t *testing.T) {
+func TestWhoamiAndCompletion(t *testing.T) {
 	rs := qrtest.NewServer(t)
-	env := map[string]string{"IBM_IAM_URL": rs.URL, "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
-	code, out, _ := qrctl(env, "login")
-	if code != 0 || !strings.Contains(out, "Expires") || !strings.Contains(out, "(in 1h0m0s)") || strings.Contains(out, "eyJ") {
-		t.Fatalf("login: %d %s", code, out)
+	// --url alone: the key goes to the same origin's IAM, never to IBM Cloud's.
+	env := map[string]string{"QISKIT_IBM_URL": rs.URL + "/api", "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	code, out, errOut := qrctl(env, "whoami")
+	if code != 0 || !strings.Contains(out, "IAM      "+rs.URL) || !strings.Contains(out, "(in 1h0m0s)") || !strings.Contains(out, qrtest.AccountDemo) || strings.Contains(out, "eyJ") {
+		t.Fatalf("whoami: %d %s %s", code, out, errOut)
 	}
-	if code, out, _ := qrctl(env, "login", "-o", "json"); code != 0 || !strings.Contains(out, `"expires_in":3600`) {
-		t.Fatalf("login json: %d %s", code, out)
+	if code, out, _ := qrctl(env, "whoami", "-o", "json"); code != 0 || !strings.Contains(out, `"expires_in":3600`) || !strings.Contains(out, `"iam":"`+rs.URL+`"`) {
+		t.Fatalf("whoami json: %d %s", code, out)
 	}
-	if code, _, _ := qrctl(map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"]}, "login"); code != 2 {
-		t.Fatalf("login without a key: exit %d", code)
+	// whoami says nothing is saved, and nothing is.
+	if b, err := os.ReadFile(env["QRCTL_CONFIG"]); err == nil && strings.TrimSpace(string(b)) != "{}" {
+		t.Fatalf("whoami saved something: %s", b)
+	}
+	if code, _, _ := qrctl(map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"]}, "whoami"); code != 2 {
+		t.Fatalf("whoami without a key: exit %d", code)
 	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		if code, out, _ := qrctl(env, "completion", sh); code != 0 || !strings.Contains(out, "qrctl") {
@@ -285,5 +290,19 @@ func TestFixtureCommands(t *testing.T) {
 	noToken := map[string]string{"QRCTL_CONFIG": env["QRCTL_CONFIG"], "QISKIT_IBM_URL": env["QISKIT_IBM_URL"]}
 	if code, _, errOut := qrctl(noToken, "fixture", "list"); code != 2 || !strings.Contains(errOut, "admin token") {
 		t.Fatalf("list without the admin token: exit %d %s", code, errOut)
+	}
+}
+
+// A URL without /api reaches the server but no operation: the error says what to fix.
+func TestURLWithoutAPIHint(t *testing.T) {
+	rs := qrtest.NewServer(t)
+	env := map[string]string{"QISKIT_IBM_URL": rs.URL, "QISKIT_IBM_TOKEN": qrtest.KeyAdmin, "QRCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	code, _, errOut := qrctl(env, "instance", "--crn", qrtest.InstanceA)
+	if code != 1 || !strings.Contains(errOut, "404 Not Found") || !strings.Contains(errOut, "--url "+rs.URL+" does not end in /api; the API's URL does, as in --url "+rs.URL+"/api") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	env["QISKIT_IBM_URL"] = rs.URL + "/api"
+	if code, _, errOut := qrctl(env, "account", "00000000000000000000000000000000"); code != 1 || strings.Contains(errOut, "does not end in /api") {
+		t.Fatalf("a 404 of the API itself gets no hint: exit %d: %s", code, errOut)
 	}
 }

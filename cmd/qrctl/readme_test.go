@@ -38,7 +38,7 @@ func TestReadmeCommands(t *testing.T) {
 		}
 		ran[args[0]] = true
 	}
-	for _, cmd := range []string{"login", "instance", "usage", "account", "config", "version", "completion"} {
+	for _, cmd := range []string{"whoami", "instance", "usage", "account", "config", "version", "completion"} {
 		if !ran[cmd] {
 			t.Errorf("the README shows no qrctl %s", cmd)
 		}
