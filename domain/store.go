@@ -100,6 +100,9 @@ type Store interface {
 	// LoadIfEmpty loads the seed if the store holds no account yet and reports whether it
 	// did. Of several Stores on one empty database that call it at once, exactly one loads.
 	LoadIfEmpty(ctx context.Context, s *Seed) (bool, error)
+	// HasAPIKeys reports whether any principal has an API key: without one, nothing can
+	// authenticate, and the server says so as it starts.
+	HasAPIKeys(ctx context.Context) (bool, error)
 	// Setting returns the value kept under name, keeping create's result first if there is
 	// none. Of several Stores on one database that call it at once, one value is kept and
 	// all return it; it survives restarts and Loads. (The token signing key is one: tokens

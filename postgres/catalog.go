@@ -69,3 +69,10 @@ func (s *Store) CatalogPlan(ctx context.Context, id string) (*domain.PlanConfig,
 	}
 	return &p, nil
 }
+
+func (s *Store) HasAPIKeys(ctx context.Context) (bool, error) {
+	var any bool
+	return any, s.read(ctx, "read api keys", func(b *pgx.Batch) {
+		b.Queue(`SELECT EXISTS (SELECT 1 FROM api_keys)`).QueryRow(func(row pgx.Row) error { return row.Scan(&any) })
+	})
+}

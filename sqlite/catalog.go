@@ -70,3 +70,11 @@ func (s *Store) CatalogPlan(ctx context.Context, id string) (*domain.PlanConfig,
 	}
 	return &p, nil
 }
+
+func (s *Store) HasAPIKeys(ctx context.Context) (bool, error) {
+	var any bool
+	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys)`).Scan(&any); err != nil {
+		return false, fmt.Errorf("sqlite: read api keys: %w", err)
+	}
+	return any, nil
+}

@@ -178,16 +178,59 @@ func TestRunFlagsEnvAndShutdown(t *testing.T) {
 			t.Errorf("%v: %v (exit %d), want a usage error", args, err, exitCode(err))
 		}
 	}
-	var help strings.Builder
-	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &help, nil); exitCode(err) != 0 || !strings.Contains(help.String(), "QRSERVER_ADDR") {
-		t.Errorf("--help: exit %d (%v), want 0 with the usage: %s", exitCode(err), err, help.String())
+	var help, helpErr strings.Builder
+	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &help, &helpErr, nil); exitCode(err) != 0 || !strings.Contains(help.String(), "QRSERVER_ADDR") || helpErr.Len() != 0 {
+		t.Errorf("--help: exit %d (%v), want 0 with the usage on stdout: %q, stderr %q", exitCode(err), err, help.String(), helpErr.String())
 	}
-	// As a process: --help prints the usage and exits 0, with no "flag: help requested".
+	// As a process: --help prints the usage on stdout and exits 0, with no "flag: help requested".
 	cmd := exec.Command(os.Args[0], "--help")
 	cmd.Env = append(os.Environ(), "QRSERVER_TEST_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || cmd.ProcessState.ExitCode() != 0 || !strings.Contains(string(out), "Usage: qrserver") || strings.Contains(string(out), "help requested") {
-		t.Errorf("qrserver --help: exit %d (%v): %s", cmd.ProcessState.ExitCode(), err, out)
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
+	if err != nil || cmd.ProcessState.ExitCode() != 0 || !strings.Contains(string(out), "Usage: qrserver") || strings.Contains(string(out), "help requested") || errOut.Len() != 0 {
+		t.Errorf("qrserver --help: exit %d (%v): %s; stderr %s", cmd.ProcessState.ExitCode(), err, out, errOut.String())
+	}
+}
+
+// --help lists every flag once, as --name, under its group, essential ones first, with an
+// example.
+func TestHelpGroupsEveryFlag(t *testing.T) {
+	var help strings.Builder
+	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &help, io.Discard, nil); exitCode(err) != 0 {
+		t.Fatal(err)
+	}
+	out := help.String()
+	for _, want := range []string{"Examples:\n  qrserver --seed seed/demo.yaml", "\nServing:\n  --addr string\n", "\nState:\n  --db string\n", "\nAccess (IAM):\n", "\nReplicas and proxies:\n", "\nTuning:\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "--addr") > strings.Index(out, "--gc-percent") {
+		t.Error("a tuning flag comes before --addr")
+	}
+	if strings.Contains(out, "\nOther:\n") {
+		t.Errorf("a flag is in no group:\n%s", out)
+	}
+	listed := map[string]int{}
+	for _, g := range flagGroups {
+		for _, name := range g.flags {
+			listed[name]++
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "  -") && !strings.HasPrefix(line, "  --") {
+			t.Errorf("a flag shown with one dash: %q", line)
+		}
+	}
+	n := strings.Count(out, "\n  --")
+	if n != len(listed) {
+		t.Errorf("--help shows %d flags, the groups list %d", n, len(listed))
+	}
+	for name, times := range listed {
+		if times != 1 || !strings.Contains(out, "\n  --"+name) {
+			t.Errorf("--%s is in %d groups", name, times)
+		}
 	}
 }
 
@@ -244,5 +287,17 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A server no one can call says so, and how to fix it; a seeded one does not.
+func TestNoKeysWarning(t *testing.T) {
+	bare := startQrserver(t, "--db", ":memory:")
+	if logs := bare.logs.String(); !strings.Contains(logs, "no API keys: no caller can authenticate") || !strings.Contains(logs, "--seed seed/demo.yaml") {
+		t.Fatalf("no warning for a server without keys: %s", logs)
+	}
+	seeded := startQrserver(t, "--db", ":memory:", "--seed", filepath.Join("..", "..", "seed", "demo.yaml"))
+	if logs := seeded.logs.String(); strings.Contains(logs, "no API keys") {
+		t.Fatalf("a seeded server warns of no keys: %s", logs)
 	}
 }

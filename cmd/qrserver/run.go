@@ -64,10 +64,74 @@ type options struct {
 	keyFailures       server.KeyFailureLimit
 }
 
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+// flagGroups orders --help: the flags most starts need first, tuning last. A test keeps
+// every flag in exactly one group.
+var flagGroups = []struct {
+	title string
+	flags []string
+}{
+	{"Serving", []string{"addr", "admin-token", "validate-responses", "log-level", "log-format", "shutdown-timeout"}},
+	{"State", []string{"db", "seed", "audit-log", "audit-keep", "default-max-ttl", "default-active-ttl", "default-interactive-ttl"}},
+	{"Access (IAM)", []string{"token-ttl", "token-leeway", "apikey-failure-burst", "apikey-failure-every"}},
+	{"Replicas and proxies", []string{"trusted-proxies", "public-url"}},
+	{"Tuning", []string{"gc-percent", "memory-limit-mib", "cpuprofile"}},
+}
+
+const usageHead = `Usage: qrserver [flags]
+
+The reference server of the Qiskit Runtime Instances and Accounts API: IBM's paths,
+headers, status codes, bodies and errors, over state in SQLite or PostgreSQL.
+
+Examples:
+  qrserver --seed seed/demo.yaml --admin-token demo-admin-token
+      the demo on http://127.0.0.1:8080, kept in ./data/qrserver.db (what make run does)
+  qrserver --db :memory: --seed seed/demo.yaml --addr 127.0.0.1:9090
+      a throwaway server
+  qrserver --db postgres://postgres@127.0.0.1:5432/postgres --seed seed/demo.yaml --addr 127.0.0.1:8081
+      one of several replicas sharing one PostgreSQL database
+
+Every flag may also be set by the environment variable it names.
+`
+
+// printUsage writes --help: the flags by group, as --name.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, usageHead)
+	groups, listed := flagGroups, map[string]bool{}
+	for _, g := range groups {
+		for _, name := range g.flags {
+			listed[name] = true
+		}
+	}
+	var other []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !listed[f.Name] {
+			other = append(other, f.Name)
+		}
+	})
+	if len(other) > 0 {
+		groups = append(groups[:len(groups):len(groups)], struct {
+			title string
+			flags []string
+		}{"Other", other})
+	}
+	for _, g := range groups {
+		fmt.Fprintf(w, "\n%s:\n", g.title)
+		for _, name := range g.flags {
+			f := fs.Lookup(name)
+			arg, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(w, "  %s\n      %s", strings.TrimSpace("--"+f.Name+" "+arg), usage)
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+				fmt.Fprintf(w, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("qrserver", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // --help goes to stdout, an error to stderr through run's caller
 	env := map[string]string{}
 	str := func(p *string, name, envName, def, usage string) {
 		fs.StringVar(p, name, def, usage+" (env "+envName+")")
@@ -107,12 +171,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.keyFailures.Every, "apikey-failure-every", server.DefaultKeyFailureLimit.Every, "after the burst, one more failed API-key attempt is allowed per this interval (env QRSERVER_APIKEY_FAILURE_EVERY)")
 	env["apikey-failure-every"] = "QRSERVER_APIKEY_FAILURE_EVERY"
 	str(&o.cpuProfile, "cpuprofile", "QRSERVER_CPUPROFILE", "", "write a CPU profile (pprof) to this file until shutdown")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: qrserver [flags]\n\nThe reference server of the Qiskit Runtime Instances and Accounts API.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // --help prints to stdout below; a bad flag says so on stderr
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout, fs)
+			return nil, err
+		}
+		return nil, usageError{fmt.Errorf("%w\nRun 'qrserver --help' for usage.", err)}
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
@@ -192,7 +257,7 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 const maxLoggedCRNs = 10
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
-	o, err := parseFlags(args, getenv, stderr)
+	o, err := parseFlags(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -239,6 +304,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		} else {
 			log.Info("database not empty: seed not loaded", "engine", engine.Name(o.db))
 		}
+	}
+	if has, err := store.HasAPIKeys(ctx); err != nil {
+		return err
+	} else if !has {
+		log.Warn("no API keys: no caller can authenticate; start on an empty database with --seed seed/demo.yaml (or a seed of your own), or add a fixture through the control API (--admin-token, POST /control/v1/fixtures)")
 	}
 	var audit io.Writer
 	switch o.auditLog {

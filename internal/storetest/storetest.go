@@ -122,9 +122,15 @@ func testLoadIfEmpty(t *testing.T, e Engine) {
 	if _, err := s.Account(ctx, acctDemo); domain.ErrorCode(err) != domain.ENOTFOUND {
 		t.Fatalf("a new store holds the demo account: %v", err)
 	}
+	if has, err := s.HasAPIKeys(ctx); err != nil || has {
+		t.Fatalf("a new store has API keys: %v %v", has, err)
+	}
 	loaded, err := s.LoadIfEmpty(ctx, seed.Demo())
 	if err != nil || !loaded {
 		t.Fatalf("LoadIfEmpty on an empty store: %v %v", loaded, err)
+	}
+	if has, err := s.HasAPIKeys(ctx); err != nil || !has {
+		t.Fatalf("the demo's keys: %v %v", has, err)
 	}
 	limit := int64(4242)
 	if _, err := s.UpdateInstance(ctx, crnA1, domain.SetLimit(&limit)); err != nil {
