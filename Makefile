@@ -2,7 +2,7 @@
 GO ?= go
 GOFILES = $(shell find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: banner all generate check-generate build test test-python test-node vet fmt-check lint run bench bench-baseline bench-load fuzz
+.PHONY: banner all generate check-generate build test test-postgres test-python test-node vet fmt-check lint run bench bench-baseline bench-load fuzz
 
 all: build
 
@@ -36,7 +36,9 @@ bench-baseline:
 	$(BENCH) | tee bench/baseline.txt
 
 ## bench-load: qrserver (on SQLite, and on PostgreSQL as one and as two replicas), a bare
-## echo baseline and Prism loaded side by side (bench/loadgen). PostgreSQL: the server $(PG)
+## echo baseline and Prism loaded side by side (bench/loadgen): bench/results.json, and
+## the chart bench/results.svg (go run ./bench/loadgen --plot-from bench/results.json
+## redraws it). PostgreSQL: the server $(PG)
 ## names, else a throwaway one that deploy/postgres.sh starts and stops.
 PG ?=
 # Each PostgreSQL replica's GOMAXPROCS; 0: Go's default, the number of cores. (1 caps one
@@ -97,9 +99,17 @@ test: fmt-check vet
 	$(GO) test -race -count=1 ./...
 	@if [ -n "$$QRAPI_TEST_POSTGRES" ]; then \
 		echo "QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES)"; \
-		QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES); \
-	else echo "QRAPI_TEST_POSTGRES is not set: the server's tests ran on SQLite only"; fi
+		QRAPI_TEST_ENGINE=postgres $(GO) test -race -count=1 $(PG_PACKAGES); fi
 	$(MAKE) test-python test-node
+	@if [ -z "$$QRAPI_TEST_POSTGRES" ]; then \
+		echo "Skipped: the PostgreSQL tests (QRAPI_TEST_POSTGRES is not set; the rest ran on SQLite). To run them:"; \
+		echo '  make test-postgres'; fi
+
+## test-postgres: make test with a throwaway PostgreSQL (Debian's postgresql package;
+## deploy/postgres.sh starts it on 127.0.0.1:55496 and stops it after)
+test-postgres:
+	@set -e; dir=$$(mktemp -d); trap 'deploy/postgres.sh stop "$$dir" >/dev/null; rm -rf "$$dir"' EXIT; \
+	QRAPI_TEST_POSTGRES=$$(deploy/postgres.sh start "$$dir" 55496) $(MAKE) test
 
 ## test-node: IBM's Node SDK (@ibm-cloud/platform-services) against the built qrserver
 test-node: node_modules/.package-lock.json

@@ -4,7 +4,7 @@
 #   deploy/postgres.sh restart DIR        restart it (pg_ctl restart -m fast), as an operator would
 #   deploy/postgres.sh stop DIR           stop it (rm -rf DIR to throw it away)
 # PostgreSQL refuses to run as root: as root, the server runs as the postgres user that
-# Debian's postgresql package creates (apt-get install postgresql).
+# Debian's postgresql package creates (apt-get install -y postgresql).
 set -euo pipefail
 cmd=${1:-}; dir=${2:-}; port=${3:-55432}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
@@ -12,7 +12,7 @@ if [ -z "$cmd" ] || [ -z "$dir" ]; then
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$bin" ]; then
-	echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1
+	echo "PostgreSQL is not installed: apt-get install -y postgresql" >&2; exit 1
 fi
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 mkdir -p "$dir"

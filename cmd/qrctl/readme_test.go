@@ -14,7 +14,7 @@ import (
 // The README's qrctl lines, run as written (in-process) against a reference server; only
 // the address in the exports is changed, to the test server's.
 func TestReadmeCommands(t *testing.T) {
-	block, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-qrctl", "sh")
+	block, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "docs", "qrctl.md"), "readme-qrctl", "sh")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +44,11 @@ func TestReadmeCommands(t *testing.T) {
 		}
 	}
 	// The sample output shown is what `qrctl usage` prints for the demo.
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "docs", "qrctl.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sample, _ := strings.Cut(string(readme), "`qrctl usage` prints, for the demo (in December 2026):\n\n```\n")
+	_, sample, _ := strings.Cut(string(readme), "`qrctl usage` prints, for the demo (in December 2026):\n\n```text\n")
 	sample, _, _ = strings.Cut(sample, "```")
 	// The demo's usage period is the current month: the server's clock says which.
 	fresh := qrtest.NewServer(t, qrtest.WithClock(func() time.Time { return time.Date(2026, 12, 15, 12, 0, 0, 0, time.UTC) }))

@@ -7,18 +7,21 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The README's copy-paste curl lines, run as written against a server started with the
 // demo seed (only the address is changed, to a free loopback port).
 func TestReadmeCurlLines(t *testing.T) {
-	script := readmeScript(t, "readme-curl", nil)
+	script := readmeScript(t, "README.md", "readme-curl", nil)
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("README script: %v\n%s", err, out)
@@ -79,7 +82,7 @@ func TestMakeRunBannerNamesItsAddress(t *testing.T) {
 // The README's fault-injection lines, run as written against a server started as make run
 // starts it (the demo seed, the control API's demo token), on a free loopback port.
 func TestReadmeFaultLines(t *testing.T) {
-	script := readmeScript(t, "readme-faults", map[string]string{"QRSERVER_ADMIN_TOKEN": "demo-admin-token"})
+	script := readmeScript(t, "docs/control.md", "readme-faults", map[string]string{"QRSERVER_ADMIN_TOKEN": "demo-admin-token"})
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("README script: %v\n%s", err, out)
@@ -103,15 +106,15 @@ func TestReadmeFaultLines(t *testing.T) {
 	}
 }
 
-// readmeScript returns the README's block after <!-- marker --> with its BASE pointed at a
+// readmeScript returns the block of doc (README.md, docs/…) after <!-- marker --> with its BASE pointed at a
 // server started as make run starts it (the demo seed, and env), on a free loopback port,
 // stopped when the test ends.
-func readmeScript(t *testing.T, marker string, env map[string]string) string {
+func readmeScript(t *testing.T, doc, marker string, env map[string]string) string {
 	t.Helper()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatalf("curl is needed to run the README's lines: %v", err)
 	}
-	script, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), marker, "sh")
+	script, err := readmetest.ReadmeBlock(filepath.Join("..", "..", filepath.FromSlash(doc)), marker, "sh")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +143,7 @@ func readmeScript(t *testing.T, marker string, env map[string]string) string {
 
 // The README's fixture example makes a fixture on the server and answers it, with a key.
 func TestReadmeFixtureLine(t *testing.T) {
-	script := readmeScript(t, "readme-fixture", nil)
+	script := readmeScript(t, "docs/control.md", "readme-fixture", nil)
 	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("README script: %v\n%s", err, out)
@@ -148,5 +151,66 @@ func TestReadmeFixtureLine(t *testing.T) {
 	var f fixtureAnswer
 	if err := json.Unmarshal(out, &f); err != nil || !strings.HasPrefix(f.ID, "fx-") || len(f.Instances) != 1 || len(f.Principals) != 1 || len(f.Principals[0].APIKeys) != 1 {
 		t.Fatalf("the README's fixture: %v %s", err, out)
+	}
+}
+
+// docs/control.md's usage line records usage: 200, and the instance's usage then shows it.
+func TestDocsUsageLine(t *testing.T) {
+	script := readmeScript(t, "docs/control.md", "readme-usage", nil)
+	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(script)
+	crn := regexp.MustCompile(`crn:v1:[^"]+::`).FindString(script)
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	if err != nil || string(out) != "200\n" {
+		t.Fatalf("docs/control.md's usage line: %v %q", err, out)
+	}
+	if code, body := mustReq(t, "GET", base+"/api/v1/instances/usage", token(t, base), crn, ""); code != 200 || !strings.Contains(body, `"usage_consumed_seconds":42`) {
+		t.Fatalf("usage after the line (12 + 30 s): %d %s", code, body)
+	}
+}
+
+// The README's first command, `make run`, as written (with a free address and a throwaway
+// database): it prints the demo's banner for its address and serves the demo.
+func TestMakeRun(t *testing.T) {
+	block, err := readmetest.ReadmeBlock(filepath.Join("..", "..", "README.md"), "readme-setup", "sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(block, "\n")
+	command, _, _ := strings.Cut(line, "#")
+	if strings.TrimSpace(command) != "make run" {
+		t.Fatalf("the README's first command is %q", command)
+	}
+	addr := "127.0.0.1:" + freePort(t)
+	cmd := exec.Command("make", "-s", "run", "ADDR="+addr, "DB="+filepath.Join(t.TempDir(), "qrserver.db"))
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := os.Create(filepath.Join(t.TempDir(), "make-run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // make, go run and the server
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); cmd.Wait() })
+	base := "http://" + addr
+	for i := 0; ; i++ {
+		if r, err := http.Get(base + "/readyz"); err == nil {
+			r.Body.Close()
+			break
+		}
+		if i == 1200 { // 2 minutes: a cold build takes about 80 s
+			log, _ := os.ReadFile(out.Name())
+			t.Fatalf("make run does not serve at %s:\n%s", base, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(out.Name())
+	if !strings.Contains(string(log), base+"/api") || !strings.Contains(string(log), "qrdemo-admin-key-") {
+		t.Errorf("make run's banner lacks its URL or the demo's keys:\n%s", log)
+	}
+	if code, body := call(t, "GET", base+"/api/v1/instances/usage", token(t, base), ""); code != 200 {
+		t.Errorf("the demo through make run: %d %s", code, body)
 	}
 }

@@ -34,6 +34,15 @@ type ownPostgres struct{ dsn, dir, port string }
 // test ends. It runs where the shared test server does.
 func startOwnPostgres(t *testing.T) *ownPostgres {
 	t.Helper()
+	pg := ownPostgresDir(t)
+	pg.dsn = pg.run(t, "start")
+	return pg
+}
+
+// ownPostgresDir is the directory and port of a PostgreSQL server of the test's own, not
+// yet started; it is stopped and removed when the test ends.
+func ownPostgresDir(t *testing.T) *ownPostgres {
+	t.Helper()
 	pgtest.ServerDSN(t)                       // skips, or fails under CI, as every PostgreSQL test does
 	dir, err := os.MkdirTemp("", "qrapi-pg-") // not t.TempDir(): the postgres user must reach it
 	if err != nil {
@@ -45,7 +54,6 @@ func startOwnPostgres(t *testing.T) *ownPostgres {
 		exec.Command(postgresScript, "stop", dir).Run()
 		os.RemoveAll(dir)
 	})
-	pg.dsn = pg.run(t, "start")
 	return pg
 }
 

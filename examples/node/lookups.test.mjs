@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -45,10 +46,15 @@ before(async () => {
     if (i > 300) throw new Error(`qrserver did not start at ${base}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  // What a user exports to point IBM's SDKs at the reference server (make run prints it).
-  process.env.GLOBAL_SEARCH_URL = `${base}/global-search`;
-  process.env.GLOBAL_CATALOG_URL = `${base}/global-catalog/api/v1`;
-  process.env.RESOURCE_CONTROLLER_URL = `${base}/resource-controller`;
+  // What docs/lookups.md tells a user to export, taken from its block as written, with the
+  // server's address moved to this one's.
+  const doc = readFileSync(path.join(repo, 'docs', 'lookups.md'), 'utf8');
+  const block = doc.split('<!-- readme-sdk-env')[1]?.split('```sh\n')[1]?.split('```')[0];
+  assert.ok(block, 'docs/lookups.md has no readme-sdk-env block');
+  const exported = [...block.matchAll(/^export (\w+)=(\S+)$/gm)];
+  assert.deepEqual(exported.map((m) => m[1]).sort(), ['GLOBAL_CATALOG_URL', 'GLOBAL_SEARCH_URL', 'RESOURCE_CONTROLLER_URL']);
+  for (const [, name, value] of exported) process.env[name] = value.replaceAll('http://127.0.0.1:8080', base);
+  assert.ok(block.includes("new IamAuthenticator({ apikey, url: 'http://127.0.0.1:8080' })"), 'the block names the IAM URL for Node');
 });
 
 after(() => { server.kill(); });

@@ -1,0 +1,120 @@
+package readmetest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// copyable are the blocks a user would copy: each must be run by a test.
+var copyable = map[string]bool{"sh": true, "bash": true, "go": true, "python": true, "js": true}
+
+// Every block of the README and docs/ a user would copy (shell, Go, Python) follows a
+// marker <!-- NAME: run by … --> whose NAME a test of the repository reads; every other
+// block names its language (text, yaml, json), so none is left out by having none.
+func TestEveryCopyableBlockIsRun(t *testing.T) {
+	root := filepath.Join("..", "..")
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	docs = append(docs, filepath.Join(root, "README.md"))
+	if len(docs) < 5 {
+		t.Fatalf("found only %v", docs)
+	}
+	tests := testSources(t, root)
+	marker := regexp.MustCompile(`^<!-- ([a-z0-9-]+): .+ -->$`)
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		in := false
+		for i, line := range lines {
+			if !strings.HasPrefix(line, "```") {
+				continue
+			}
+			if in {
+				in = false
+				continue
+			}
+			in = true
+			lang := strings.TrimPrefix(line, "```")
+			where := filepath.Base(filepath.Dir(doc)) + "/" + filepath.Base(doc) + ":" + strconv.Itoa(i+1)
+			if lang == "" {
+				t.Errorf("%s: a block with no language: name it (sh, go, text, …)", where)
+				continue
+			}
+			if !copyable[lang] {
+				continue
+			}
+			prev := i - 1
+			for prev >= 0 && strings.TrimSpace(lines[prev]) == "" {
+				prev--
+			}
+			m := []string(nil)
+			if prev >= 0 {
+				m = marker.FindStringSubmatch(lines[prev])
+			}
+			if m == nil {
+				t.Errorf("%s: a ```%s block with no <!-- NAME: run by … --> marker before it", where, lang)
+				continue
+			}
+			if !strings.Contains(tests, `"`+m[1]+`"`) && !strings.Contains(tests, "<!-- "+m[1]) {
+				t.Errorf("%s: no test reads the block %q", where, m[1])
+			}
+		}
+	}
+}
+
+// testSources is the text of every test of the repository: Go tests and the examples'.
+func testSources(t *testing.T, root string) string {
+	var sb strings.Builder
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == ".git") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, "_test.go") || strings.HasSuffix(path, ".test.mjs") {
+			b, err := os.ReadFile(path)
+			sb.Write(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb.String()
+}
+
+// Every binary the README and docs/ tell a user to build lands where git ignores it.
+func TestBuiltBinariesAreIgnored(t *testing.T) {
+	root := filepath.Join("..", "..")
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	docs = append(docs, filepath.Join(root, "README.md"))
+	build := regexp.MustCompile(`go build -o (\S+)`)
+	seen := 0
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range build.FindAllStringSubmatch(string(b), -1) {
+			seen++
+			out := strings.TrimSuffix(m[1], "`")
+			cmd := exec.Command("git", "check-ignore", "-q", "--no-index", out)
+			cmd.Dir = root
+			if err := cmd.Run(); err != nil {
+				t.Errorf("%s builds %s, which .gitignore does not cover (%v)", filepath.Base(doc), out, err)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no go build -o in the README or docs/: the test reads nothing")
+	}
+}
