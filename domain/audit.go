@@ -20,6 +20,10 @@ type AuditPage struct {
 	// Next, when the page is full, is the cursor of the next page (which may be empty);
 	// 0 when the kept events ended before the page did.
 	Next int64
+	// Last is the number of the last kept event the page read past, matching or not, or
+	// the query's After when there was none: as After, it reads only what is kept later
+	// (a live tail).
+	Last int64
 }
 
 // AuditBatch is how the stores keep audit events: the JSON lines one append wrote, and the
@@ -37,7 +41,7 @@ const auditBatchesPerRead = 32
 // keeps what Match keeps, and stops reading as soon as the page is full, so a page costs
 // the batches it spans rather than every kept event.
 func PageAudit(q AuditQuery, read func(after int64, n int) ([]AuditBatch, error)) (AuditPage, error) {
-	page := AuditPage{Events: [][]byte{}}
+	page := AuditPage{Events: [][]byte{}, Last: q.After}
 	if q.Limit <= 0 {
 		return page, Errorf(EINVALID, "An audit page needs a positive limit, not %d.", q.Limit)
 	}
@@ -52,7 +56,11 @@ func PageAudit(q AuditQuery, read func(after int64, n int) ([]AuditBatch, error)
 			first := b.LastSeq - int64(len(lines)) + 1
 			for i, ev := range lines {
 				seq := first + int64(i)
-				if seq <= after || (q.Match != nil && !q.Match(ev)) {
+				if seq <= after {
+					continue
+				}
+				page.Last = seq
+				if q.Match != nil && !q.Match(ev) {
 					continue
 				}
 				page.Events = append(page.Events, ev)

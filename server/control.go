@@ -135,6 +135,7 @@ func (h controlHandlers) ListAuditEvents(ctx context.Context, req control.ListAu
 		next := strconv.FormatInt(page.Next, 10)
 		out.NextCursor = &next
 	}
+	out.LastCursor = strconv.FormatInt(page.Last, 10)
 	return control.ListAuditEvents200JSONResponse(out), nil
 }
 

@@ -278,3 +278,35 @@ func TestAuditEventsPageWithACursor(t *testing.T) {
 		t.Fatalf("a bad cursor: %s", b)
 	}
 }
+
+// last_cursor tails the audit events: a page, filtered or not, gives the last event it
+// read past, and that cursor reads exactly the events kept after it.
+func TestAuditEventsLastCursorTails(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	admin := h.token(keyAdmin)
+	cc := h.control(t)
+	first, _ := cc.ListAuditEventsWithResponse(ctx, nil)
+	if first.StatusCode() != 200 || first.JSON200.LastCursor != "0" || len(first.JSON200.Events) != 0 {
+		t.Fatalf("no events yet: %s", first.Body)
+	}
+	for range 3 {
+		h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnA1}, "")
+	}
+	h.srv.FlushAudit()
+	failure := control.ListAuditEventsParamsOutcome("failure")
+	none, _ := cc.ListAuditEventsWithResponse(ctx, &control.ListAuditEventsParams{Outcome: &failure})
+	if none.StatusCode() != 200 || len(none.JSON200.Events) != 0 || none.JSON200.LastCursor != "3" {
+		t.Fatalf("a filter that matches none still reads past 3 events: %s", none.Body)
+	}
+	h.do("GET", "/api/v1/instance", admin, map[string]string{"Service-CRN": crnB1}, "") // a 403
+	h.srv.FlushAudit()
+	tail, _ := cc.ListAuditEventsWithResponse(ctx, &control.ListAuditEventsParams{Cursor: &none.JSON200.LastCursor})
+	if tail.StatusCode() != 200 || len(tail.JSON200.Events) != 1 || tail.JSON200.Events[0].Outcome != "failure" || tail.JSON200.LastCursor != "4" {
+		t.Fatalf("the tail after 3: %s", tail.Body)
+	}
+	again, _ := cc.ListAuditEventsWithResponse(ctx, &control.ListAuditEventsParams{Cursor: &tail.JSON200.LastCursor})
+	if again.StatusCode() != 200 || len(again.JSON200.Events) != 0 || again.JSON200.LastCursor != "4" {
+		t.Fatalf("nothing new after 4: %s", again.Body)
+	}
+}

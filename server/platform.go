@@ -242,7 +242,7 @@ func (h platformHandlers) ListResourceInstances(ctx context.Context, req platfor
 		c, _ := domain.ParseCRN(in.CRN)
 		if (p.Name == nil || in.Name == *p.Name) && (p.Guid == nil || c.Instance == *p.Guid) &&
 			(p.ResourcePlanId == nil || in.PlanCatalogID == *p.ResourcePlanId || in.PlanID == *p.ResourcePlanId) &&
-			(p.State == nil || *p.State == platform.Active) {
+			(p.State == nil || *p.State == platform.ListResourceInstancesParamsStateActive) {
 			hits = append(hits, in)
 		}
 	}

@@ -234,3 +234,50 @@ func TestServiceHosts(t *testing.T) {
 		t.Errorf("the API at its host: %d %s", st, b)
 	}
 }
+
+// IAM Policy Management's listing answers the caller's own policies in IAM's shape: the
+// reader's Reader on its instance, the admin's Administrator on the account; another
+// subject's are a 403, another account's none.
+func TestListPolicies(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	reader := platformClient(t, h, keyReader)
+	r, err := reader.ListPoliciesWithResponse(ctx, &platform.ListPoliciesParams{AccountId: acctDemo})
+	if err != nil || r.JSON200 == nil || len(r.JSON200.Policies) != 1 {
+		t.Fatalf("the reader's policies: %v %s", err, r.Body)
+	}
+	p := r.JSON200.Policies[0]
+	attrs := func(a platform.PolicyAttributes) map[string]string {
+		m := map[string]string{}
+		for _, at := range a.Attributes {
+			m[at.Name] = at.Value
+		}
+		return m
+	}
+	if p.Roles[0].RoleId != "crn:v1:bluemix:public:iam::::serviceRole:Reader" || attrs(p.Subjects[0])["iam_id"] != "IBMid-demo-reader" ||
+		attrs(p.Resources[0])["serviceInstance"] != "5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" || attrs(p.Resources[0])["accountId"] != acctDemo ||
+		attrs(p.Resources[0])["serviceName"] != "quantum-computing" {
+		t.Fatalf("the reader's policy: %s", r.Body)
+	}
+	again, _ := reader.ListPoliciesWithResponse(ctx, &platform.ListPoliciesParams{AccountId: acctDemo})
+	if again.JSON200.Policies[0].Id != p.Id {
+		t.Errorf("a policy's id changed between answers: %s, %s", p.Id, again.JSON200.Policies[0].Id)
+	}
+	admin, _ := platformClient(t, h, keyAdmin).ListPoliciesWithResponse(ctx, &platform.ListPoliciesParams{AccountId: acctDemo})
+	if admin.JSON200 == nil || len(admin.JSON200.Policies) != 1 || admin.JSON200.Policies[0].Roles[0].RoleId != "crn:v1:bluemix:public:iam::::role:Administrator" ||
+		attrs(admin.JSON200.Policies[0].Resources[0])["serviceInstance"] != "" {
+		t.Fatalf("the admin's policies: %s", admin.Body)
+	}
+	if other, _ := reader.ListPoliciesWithResponse(ctx, &platform.ListPoliciesParams{AccountId: acctOther}); other.JSON200 == nil || len(other.JSON200.Policies) != 0 {
+		t.Fatalf("another account: %s", other.Body)
+	}
+	someone := "IBMid-demo-admin"
+	if r, _ := reader.ListPoliciesWithResponse(ctx, &platform.ListPoliciesParams{AccountId: acctDemo, IamId: &someone}); r.StatusCode() != 403 || !strings.Contains(string(r.Body), "Only your own policies") {
+		t.Fatalf("another subject's: %d %s", r.StatusCode(), r.Body)
+	}
+	if r, _ := platform.NewClientWithResponses(h.url); r != nil {
+		if anon, _ := r.ListPoliciesWithResponse(ctx, &platform.ListPoliciesParams{AccountId: acctDemo}); anon.StatusCode() != 401 {
+			t.Fatalf("no credentials: %d %s", anon.StatusCode(), anon.Body)
+		}
+	}
+}

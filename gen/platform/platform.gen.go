@@ -43,24 +43,69 @@ func (e CatalogPricingType) Valid() bool {
 	}
 }
 
+// Defines values for PolicyState.
+const (
+	PolicyStateActive PolicyState = "active"
+)
+
+// Valid indicates whether the value is a known member of the PolicyState enum.
+func (e PolicyState) Valid() bool {
+	switch e {
+	case PolicyStateActive:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PolicyType.
+const (
+	PolicyTypeAccess PolicyType = "access"
+)
+
+// Valid indicates whether the value is a known member of the PolicyType enum.
+func (e PolicyType) Valid() bool {
+	switch e {
+	case PolicyTypeAccess:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListResourceInstancesParamsState.
 const (
-	Active       ListResourceInstancesParamsState = "active"
-	Failed       ListResourceInstancesParamsState = "failed"
-	Provisioning ListResourceInstancesParamsState = "provisioning"
-	Removed      ListResourceInstancesParamsState = "removed"
+	ListResourceInstancesParamsStateActive       ListResourceInstancesParamsState = "active"
+	ListResourceInstancesParamsStateFailed       ListResourceInstancesParamsState = "failed"
+	ListResourceInstancesParamsStateProvisioning ListResourceInstancesParamsState = "provisioning"
+	ListResourceInstancesParamsStateRemoved      ListResourceInstancesParamsState = "removed"
 )
 
 // Valid indicates whether the value is a known member of the ListResourceInstancesParamsState enum.
 func (e ListResourceInstancesParamsState) Valid() bool {
 	switch e {
-	case Active:
+	case ListResourceInstancesParamsStateActive:
 		return true
-	case Failed:
+	case ListResourceInstancesParamsStateFailed:
 		return true
-	case Provisioning:
+	case ListResourceInstancesParamsStateProvisioning:
 		return true
-	case Removed:
+	case ListResourceInstancesParamsStateRemoved:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListPoliciesParamsType.
+const (
+	ListPoliciesParamsTypeAccess ListPoliciesParamsType = "access"
+)
+
+// Valid indicates whether the value is a known member of the ListPoliciesParamsType enum.
+func (e ListPoliciesParamsType) Valid() bool {
+	switch e {
+	case ListPoliciesParamsTypeAccess:
 		return true
 	default:
 		return false
@@ -112,6 +157,47 @@ type Overview struct {
 	Description     string `json:"description"`
 	DisplayName     string `json:"display_name"`
 	LongDescription string `json:"long_description"`
+}
+
+// Policy defines model for Policy.
+type Policy struct {
+	Id        string             `json:"id"`
+	Resources []PolicyAttributes `json:"resources"`
+	Roles     []PolicyRole       `json:"roles"`
+	State     PolicyState        `json:"state"`
+	Subjects  []PolicyAttributes `json:"subjects"`
+	Type      PolicyType         `json:"type"`
+}
+
+// PolicyState defines model for Policy.State.
+type PolicyState string
+
+// PolicyType defines model for Policy.Type.
+type PolicyType string
+
+// PolicyAttribute defines model for PolicyAttribute.
+type PolicyAttribute struct {
+	Name     string  `json:"name"`
+	Operator *string `json:"operator,omitempty"`
+	Value    string  `json:"value"`
+}
+
+// PolicyAttributes defines model for PolicyAttributes.
+type PolicyAttributes struct {
+	Attributes []PolicyAttribute `json:"attributes"`
+}
+
+// PolicyList defines model for PolicyList.
+type PolicyList struct {
+	Policies []Policy `json:"policies"`
+}
+
+// PolicyRole defines model for PolicyRole.
+type PolicyRole struct {
+	DisplayName string `json:"display_name"`
+
+	// RoleId The role's CRN, e.g. crn:v1:bluemix:public:iam::::serviceRole:Manager.
+	RoleId string `json:"role_id"`
 }
 
 // ResourceInstance defines model for ResourceInstance.
@@ -204,6 +290,18 @@ type ListResourceInstancesParams struct {
 
 // ListResourceInstancesParamsState defines parameters for ListResourceInstances.
 type ListResourceInstancesParamsState string
+
+// ListPoliciesParams defines parameters for ListPolicies.
+type ListPoliciesParams struct {
+	AccountId string `form:"account_id" json:"account_id"`
+
+	// IamId The subject; the caller when absent.
+	IamId *string                 `form:"iam_id,omitempty" json:"iam_id,omitempty"`
+	Type  *ListPoliciesParamsType `form:"type,omitempty" json:"type,omitempty"`
+}
+
+// ListPoliciesParamsType defines parameters for ListPolicies.
+type ListPoliciesParamsType string
 
 // SearchJSONRequestBody defines body for Search for application/json ContentType.
 type SearchJSONRequestBody = SearchBody
@@ -379,6 +477,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /resource-controller/v2/resource_instances (the `ListResourceInstances` operationId).
 	ListResourceInstances(ctx context.Context, params *ListResourceInstancesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPolicies List the caller's access policies
+	//
+	// The access policies of an account whose subject is the caller: what a user may always read of their own access (a console decides from them which controls to offer). Another subject's policies are a 403: reading them takes IAM's own access-management roles, which the reference server does not emulate.
+	//
+	// Corresponds with GET /v1/policies (the `ListPolicies` operationId).
+	ListPolicies(ctx context.Context, params *ListPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetCatalogEntry Get a plan's catalog entry
@@ -443,6 +548,23 @@ func (c *Client) Search(ctx context.Context, params *SearchParams, body SearchJS
 // Corresponds with GET /resource-controller/v2/resource_instances (the `ListResourceInstances` operationId).
 func (c *Client) ListResourceInstances(ctx context.Context, params *ListResourceInstancesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListResourceInstancesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPolicies List the caller's access policies
+//
+// The access policies of an account whose subject is the caller: what a user may always read of their own access (a console decides from them which controls to offer). Another subject's policies are a 403: reading them takes IAM's own access-management roles, which the reference server does not emulate.
+//
+// Corresponds with GET /v1/policies (the `ListPolicies` operationId).
+func (c *Client) ListPolicies(ctx context.Context, params *ListPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPoliciesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -791,6 +913,80 @@ func NewListResourceInstancesRequest(server string, params *ListResourceInstance
 	return req, nil
 }
 
+// NewListPoliciesRequest constructs an http.Request for the ListPolicies method
+func NewListPoliciesRequest(server string, params *ListPoliciesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/policies")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "account_id", params.AccountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.IamId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "iam_id", *params.IamId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -870,6 +1066,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /resource-controller/v2/resource_instances (the `ListResourceInstances` operationId).
 	ListResourceInstancesWithResponse(ctx context.Context, params *ListResourceInstancesParams, reqEditors ...RequestEditorFn) (*ListResourceInstancesResponse, error)
+
+	// ListPoliciesWithResponse List the caller's access policies
+	//
+	// The access policies of an account whose subject is the caller: what a user may always read of their own access (a console decides from them which controls to offer). Another subject's policies are a 403: reading them takes IAM's own access-management roles, which the reference server does not emulate.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/policies (the `ListPolicies` operationId).
+	ListPoliciesWithResponse(ctx context.Context, params *ListPoliciesParams, reqEditors ...RequestEditorFn) (*ListPoliciesResponse, error)
 }
 
 type GetCatalogEntryResponse struct {
@@ -1079,6 +1284,82 @@ func (r ListResourceInstancesResponse) ContentType() string {
 	return ""
 }
 
+type ListPoliciesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PolicyList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPoliciesResponse) GetJSON200() *PolicyList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListPoliciesResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListPoliciesResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListPoliciesResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListPoliciesResponse) GetJSON500() *Error {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListPoliciesResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPoliciesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPoliciesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPoliciesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPoliciesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetCatalogEntryWithResponse Get a plan's catalog entry
 //
 // A plan's entry: its id, name, kind `plan`, display name (`overview_ui.en.display_name`) and pricing type (`metadata.pricing.type`). The plans are those of the accounts' configurations and those the instances use.
@@ -1137,6 +1418,21 @@ func (c *ClientWithResponses) ListResourceInstancesWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParseListResourceInstancesResponse(rsp)
+}
+
+// ListPoliciesWithResponse List the caller's access policies
+//
+// The access policies of an account whose subject is the caller: what a user may always read of their own access (a console decides from them which controls to offer). Another subject's policies are a 403: reading them takes IAM's own access-management roles, which the reference server does not emulate.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/policies (the `ListPolicies` operationId).
+func (c *ClientWithResponses) ListPoliciesWithResponse(ctx context.Context, params *ListPoliciesParams, reqEditors ...RequestEditorFn) (*ListPoliciesResponse, error) {
+	rsp, err := c.ListPolicies(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPoliciesResponse(rsp)
 }
 
 // ParseGetCatalogEntryResponse parses an HTTP response from a GetCatalogEntryWithResponse call
@@ -1301,6 +1597,67 @@ func ParseListResourceInstancesResponse(rsp *http.Response) (*ListResourceInstan
 	return response, nil
 }
 
+// ParseListPoliciesResponse parses an HTTP response from a ListPoliciesWithResponse call
+func ParseListPoliciesResponse(rsp *http.Response) (*ListPoliciesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPoliciesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PolicyList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetCatalogEntry Get a plan's catalog entry
@@ -1312,6 +1669,9 @@ type ServerInterface interface {
 	// ListResourceInstances List instances
 	// (GET /resource-controller/v2/resource_instances)
 	ListResourceInstances(ctx echo.Context, params ListResourceInstancesParams) error
+	// ListPolicies List the caller's access policies
+	// (GET /v1/policies)
+	ListPolicies(ctx echo.Context, params ListPoliciesParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1471,6 +1831,38 @@ func (w *ServerInterfaceWrapper) ListResourceInstances(ctx echo.Context) error {
 	return err
 }
 
+// ListPolicies converts echo context to params.
+func (w *ServerInterfaceWrapper) ListPolicies(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListPoliciesParams
+	// ------------- Required query parameter "account_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "account_id", ctx.QueryParams(), &params.AccountId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter account_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "iam_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "iam_id", ctx.QueryParams(), &params.IamId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter iam_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", ctx.QueryParams(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter type: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListPolicies(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -1521,6 +1913,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/global-search/v3/resources/search", wrapper.Search, options.OperationMiddlewares["search"]...)
 	router.GET(options.BaseURL+"/global-catalog/api/v1/:id", wrapper.GetCatalogEntry, options.OperationMiddlewares["get_catalog_entry"]...)
 	router.GET(options.BaseURL+"/resource-controller/v2/resource_instances", wrapper.ListResourceInstances, options.OperationMiddlewares["list_resource_instances"]...)
+	router.GET(options.BaseURL+"/v1/policies", wrapper.ListPolicies, options.OperationMiddlewares["list_policies"]...)
 
 }
 
@@ -1762,6 +2155,98 @@ func (response ListResourceInstances503JSONResponse) VisitListResourceInstancesR
 	return err
 }
 
+type ListPoliciesRequestObject struct {
+	Params ListPoliciesParams
+}
+
+type ListPoliciesResponseObject interface {
+	VisitListPoliciesResponse(w http.ResponseWriter) error
+}
+
+type ListPolicies200JSONResponse PolicyList
+
+func (response ListPolicies200JSONResponse) VisitListPoliciesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPolicies400JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListPolicies400JSONResponse) VisitListPoliciesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPolicies401JSONResponse ErrorContainer
+
+func (response ListPolicies401JSONResponse) VisitListPoliciesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPolicies403JSONResponse ErrorContainer
+
+func (response ListPolicies403JSONResponse) VisitListPoliciesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPolicies500JSONResponse ErrorContainer
+
+func (response ListPolicies500JSONResponse) VisitListPoliciesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPolicies503JSONResponse ErrorContainer
+
+func (response ListPolicies503JSONResponse) VisitListPoliciesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetCatalogEntry Get a plan's catalog entry
@@ -1773,6 +2258,9 @@ type StrictServerInterface interface {
 	// ListResourceInstances List instances
 	// (GET /resource-controller/v2/resource_instances)
 	ListResourceInstances(ctx context.Context, request ListResourceInstancesRequestObject) (ListResourceInstancesResponseObject, error)
+	// ListPolicies List the caller's access policies
+	// (GET /v1/policies)
+	ListPolicies(ctx context.Context, request ListPoliciesRequestObject) (ListPoliciesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -1886,55 +2374,88 @@ func (sh *strictHandler) ListResourceInstances(ctx echo.Context, params ListReso
 	return nil
 }
 
+// ListPolicies operation middleware
+func (sh *strictHandler) ListPolicies(ctx echo.Context, params ListPoliciesParams) error {
+	var request ListPoliciesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPolicies(ctx.Request().Context(), request.(ListPoliciesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPolicies")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListPoliciesResponseObject); ok {
+		return validResponse.VisitListPoliciesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3Fltc9s28v8qO/x3Jsn/aIpyHi5V35ziuqmvTpyz3bmZs30iRK4k1CTAAKAc16PvfrMAKJESaSvTdObm",
-	"XokEwMU+/vZBD0Eqi1IKFEYHo4dAoS6l0GhfjpWSih5SKQwKQ4+sLHOeMsOlGPympaA1nS6wYPT0ncJZ",
-	"MAr+b7ChOnC7emCpHUlhGBeogtVqFQYZ6lTxkqgFo2AsAOlQCFyAWaB7g7T+BuTMLp+8+wDjTyfwMxPZ",
-	"VMrbKCBa/h5i44gZlsv5sTDqnt5LJUtUhjuxWGr4EunJ3JcYjIKplDkyERBDXLNpjln3Lm+ua6O4mNPy",
-	"LRfdGwUaljHzpGqa/H6ov1mFgWAFdhKWS1RLjneTiluJsoyTDln+qSXpY3eeeRJEztOX098wNVaZCj9X",
-	"XJEerkhqz4oXtX1/Q8ybHVJh0Cnbjk1KxVOSbT9FffKnV6v+Cz9tKLavkorPuehUq1t4CFBUBUk+U0hC",
-	"l+x+LoMw0NV0464bWevvt9Rmd7s0shUIOwxar7dP3GChdw+kMsMef9OazXv2pMIJFzPZLTlTczS7V/V6",
-	"YK2qXR087kyW9w2nXfopuDhxgg/Xu0wpdk+b2jBT6UmtgplUBTPBKODCvDwkwuwLL8h6r7//3pJyb6/i",
-	"eE2LC4NzQqAwMIqlPWK0TGmPhbVlupheh9OOClsY16HJjOsyZ/eTXlXnUswnj1PZ4rdFso2yHeS6xDlH",
-	"LSuV4onQhgmno20UTWUlzKQHE1mey7tJSshZld1omqpuhcyrHpo9y7lMb/sQu1epCudcij7ulRf/yf0y",
-	"Z71EyFW/KnjCoFL509a1eGyV5HS4BueGSZoCdrBbMxf2o9S2B+hTrrsAAr+YiWe7nc0vFwi/np/WSZsO",
-	"QsnmGIJUIKo8BzYzqOxmzrSJSJAqzyn/BiOjKgz7Fd+Gx8dSxo4nr3ZBRck7gpTKlThNTHnzqokpQ0KR",
-	"NaZ0IMqWpRp0w42mmlL0aL7KDUFgf2536tkqn6CmG8IdNwur2RnHPNPA9C1mMJOKtLyVTdQeiEKHuni9",
-	"SJlw/O66xto8+9qplrrDQjkvuHkc8IdxyzrDLrzXyFS6mKSV0q6ybWvwk0KNwsDdgucIlDHB8g4KC8bF",
-	"D6BRZMANGAkKWdZ27Ch4qiRwUoReIZ36tAy+k1lH3epM2R1o3szI0oVlGVKmFEcdwhQ1zxCSVInkB2BT",
-	"EjCEDVSEQOgRArESwowVPL8HJjJIlYjWvI4eSNGnKOZmEYzevLKKrl+HHYFasC8+ib+Od835uUJXme9K",
-	"YrdGkFiJRkuWV5iAQVVo+E1ygRlM72H88cfI2b7m4TB+9baDjScMThe2jtRoRfaEKc6kwq2LXg8Pw72q",
-	"Ho1ppbi5vyAHdxY8GX8Yl/wX7BB9LGxbc5TLKrPNzS3eg3VGpiEZV2YhFf/d9l0jYCWn7esqjl+m/rB9",
-	"wcSajAgukGWo6uQwClokNp7KHD+rkJh7h0y5inRqn36qg+3v/7wMwsc4Phl/IJ9CrcHIWxQhsU2KVDhD",
-	"hSIlPaslqmcakk9nF5cw4BkKw839wH6QANe6Qk38W0iwidzxs2Z2YUzpGse6kO0wZzXVaJwdFWKDxzJn",
-	"huDDcsJTJAaZgTTnBES15f/B9S03cF4JwwskU1yLlOU5xfyMCxvzXAGv0+II3udyynJwoQvLQ3juJVy+",
-	"HKyRfuDcLHkR+vPXwjcqsBzC8+T98SUMWMkHy+HggWer5IUNwjp7AfULSuY5KlgeXgv/wfJwsClVao7o",
-	"DqZJ8Gcaymqac73AbGMJbSlf/PiLJjp/49PiICUFDWoFHdQKSkJI+LSY1BuT9cYL0AtWIimjiOCyaehr",
-	"4SztDO4xqRIZKmBQMrOAUuGMfxlBMphbVRx43YSbldTpJiFWr0WylvIgXeshCa29PEtUatQyk2hg2C3C",
-	"TMkCkvenZ+/Gp5OL4/H50c+TX89Pk/Ba1KtH48vx6dl7u2wVk5wfX5z9en50PDk6+3h5fnZ6enxud62c",
-	"hI36DpUjXTNAfn0tbE0VWiJ6Ie+AATkOKpAiv7dn1zYCbnQdMKXMecqRsgxLF9G1LdJ5ikLjpgULxiVL",
-	"FwiHURz4OtGGgx4NBnd3dxGz25FU84H/Vg9OT46OP14cHxxGcbQwRW4TKzdUXgWbsMilvK3Ktf9vByw8",
-	"b/l37b7gvTfsctEXQRgsUWkXlcMojmI7tShRsJIHo+BlFEcvbWdtFhYZt+zejATa9r3pdr1D5ewzDSgM",
-	"pQxS6Saf3VKsJnQiCcE3RHYLnieN8UWEImq2Sz7u/DzCZkV4ntQTjsivR7SevHCeT3doYIqiQWqsFelT",
-	"rH4GqRQzPq+UhV4Xfe5k2yUqbXMNpXx78iQLRiT5xCtlYuW0WlOsQINKB6OrBwf3pMkN2Puqv648XLW4",
-	"GdM10tnw8O12Li+ZMUhFYfDvK3bw+/jgX/HB9weTaHTzl++6ShzPgcvpGxZEmle21++89/D1m71J5UzM",
-	"KzZH/S2IUemZo2kztt049n2cYWnVvPnysXr0iV7hJmyPWw/j+JsNW1sT0I5RK/mtdaeIAvNVPOwjuObQ",
-	"zW/d6Vdfcfq1k2rv0y/3Pk01VlUUjCrJ4D0aSi8OEHzAQB0whs0pVII2dFEB/uWA0h8u6/l3/XS1xl0H",
-	"TJ5i5H8PnO6oBwhWN1a/7VzWlfttRS91B5L9xEVWl0v+G/vm00fBqBREV64UzKQLSKxjJiNX+NuimTLI",
-	"81bZHELy/wkwuON5ljKVARfAwO69aBTTyfjjj0kIUkDik6lDwtA1DSEk9aubKdATadSt+OpjrmRVTnjm",
-	"c6jFxwjGrpBeSGpOqpJqqMQ2QYlrrH5otlquyQotjietqjyx3ZZet1u7MOk1vIONu15fSG18V8ca3K3r",
-	"5m3s8S3bJuwynDHb71KA/5F2lECmzd+ZqxO4rpPHM73xiD4OW1OfTnjcbdd6IP6rAJ7KY1mZPdHwTRzH",
-	"8V6I+LlCbeoO+JuAYaOpXrVbckqMqz8Rhhvjka7/u5z/yZnzRw/F8VdB8fC/D4oJzRpljR1FMTitUhS+",
-	"vd+FZGeir0FkD7QHhs3nVJHVcdIG5Y6+obtp6q0yL1s12i4qhwShtq6UyuafsMYVOduCPEYpisKmE/aS",
-	"ekD4NNrlXJtJhwzdpeFW3PrJcS9S7Bn+fubcXVS+jfems5NBvgFvzfH9N6TWmJ73ltL7gicd++OsPZqd",
-	"ttLTY6PsvbITRYKd1ZBnM6jddbQZmG0G+lL4cmXOlgjc9CUvbZgyfYroHrU99BHaqunrP3H93/127L3k",
-	"1JMSoTCYMZ6j65MKucSs6x/dP7NE7/6D5fE0UR/9X0kVJDI08atOCx1Dhf2SQwfgR/UFjdTQmM/arxvD",
-	"z6sb8rHGqPbqhvzATUP6qspcpizfmZ1ErVHNaDAYHv41iqM4Go7exm/jgOh6idcCtBMisdLeqJuXxk6X",
-	"slY3q/8EAAD//w==",
+	"3Fpvc9u4c/4qO+zNOG5pSnKcNMe8qeLz5dxz4tTxTWcapyJEriScSYAHgFJ8GX/3zgKgREqkLTdJp/N7",
+	"ZYmAwP377LMLfw1SWZRSoDA6iL8GCnUphUb75UwpqehDKoVBYegjK8ucp8xwKQZ/ainomU4XWDD69JPC",
+	"WRAH/zTYnDpwq3pgTzuVwjAuUAX39/dhkKFOFS/ptCAOxgKQNoXABZgFum+Q1r8BObOPz9+8g/GHc/iN",
+	"iWwq5W0U0Fn+PSTGKTMsl/MzYdQdfS+VLFEZ7tRiqeFLpE/mrsQgDqZS5shEQAJxzaY5Zt2rvPlcG8XF",
+	"nB7fctG9UKBhGTOPmqYp77v6N/dhIFiBnQfLJaolx9Wk4lajLONkQ5Z/aGn60Dsv/RF0nD9fTv/E1Fhj",
+	"Kvyr4ors8Im09qJ4Vdvvb6j5eeeoMOjUbccnpeIp6bafoT743ff3/S/8sDmx/Sqp+JyLTrO6B18DFFVB",
+	"ms8UktIlu5vLIAx0Nd2E60bX+vdbZrOrXRbZSoQdAW3U20/cYKF3N6Qyw55405rNe9akwgkXM9mtOVNz",
+	"NLuv6o3A2lS7Nng4mKzsG0m77FNwce4UH61XmVLsjha1YabSk9oEM6kKZoI44MI8P6aD2RdekPde/Pyz",
+	"Pcp9OxkO12dxYXBOCBQGRrG0R42WK+22sPZMl9DrdNoxYQvjOiyZcV3m7G7Sa+pcivnk4VO25G0d2UbZ",
+	"juO61Pkgc552YGcPAirUslIptqP2oUx2Lxgbo/i0MqgbMLT2tZL5k0+8kjl2nUVx08ptXwV209jmOdnh",
+	"+yqzjS0sTVHrx2HEoq/d0hCstk3T8rWO/e5cC/iEPKdNzDgasLO4ZHm1R/r4MHS79xCvA/JYa+1/45Rd",
+	"n2xJ2XhFv4wXXHegZElr/MmyPSrS+tx+gWy872LOY5hC4TNxydzmYNcLBFo80HB69T4EjOYRpErEy1E8",
+	"zSss+Je4rKY5T2POijiOY03AlyIJEr9jgs1RRcFjUV2/fwv+uvS88hF+LrRhIsUuQpfKSphJDzixPJer",
+	"SUokriq7iV2qurF5XvWc2fM4l+ltH3ns9wXOuRSTR6D10fUyZ72HrNFv3zoeBpXKH89s60FrJGfDNU9s",
+	"uKSpYIe4tXBhP2HajgDdnYUCv5iJF3s3qP+4uqj7B9oIJZtjCFKBqPIc2Mygsos504bilx5TKxDERlUY",
+	"fo+atxPJnTVvReymct1Wk968PGnSmxERmjW96SA3Owm3PjfcWKqpRY/lq9wQG+tvM5x5tjo5qM8NYcXN",
+	"wlp2xjHPNDB9ixnMpEWJLWKr9iA3tKlL1o8pE07eDtpSu2dfP9Vad3go5wU3D3PP0bDlnVEX9dTIVLqY",
+	"pJXSrrq2LfhBoUZhYLXgOQKRd7Cyg8KCcfEaNIoMuAEjQSHL2oH9OAA7LUJvkE57WgHfyKyDBjpXdiea",
+	"dzOydGFFhpQpxVGHMEXNM4QkVSJ5DWxKCoawgYoQCD1CIFFCmLGC53fAREb1J1rLGn8lQ1+gmJtFEL88",
+	"sYauv446ErVgX3w/8WK4686/KnRDgl1N7FIMidUotvQlAYOq0PCn5AIzmN7B+P0vkfN9LcPx8ORVF6t8",
+	"2OH0wtaWGq3InzDFmVS49aIXo+NwrwZMY1opbu4+UoA7D56P341L/jt2qD4WdsJymssqs3OWW7wDG4xM",
+	"QzKuzEIq/rcdAcXASk7LN9Vw+Dz1m+0XTKzL6MAFsgxVXRzioHXEJlKZk+c+JOHeIFOuOZ7aT7/Wyfbv",
+	"/3kdhA9JfD5+B45cg5G3KEISmwypcIYKRUp2VktUBxqSD5cfr2HAMxSGm7uB/UECXOsKNclvIcEWcifP",
+	"WtiFMaWbYdU9dYc7q6lG4/yoEBsyljkzBB/gyRMJyAykOScgqj3/H1zfcgNXlTC8QHLFjUhZnlPOz7iw",
+	"Oc8V8LosxvA2l1OWg0tdWB7DM6/h8vlgjfQDF2bJYej33wg/M4HlCJ4lb8+uYcBKPliOBl95dp8c2iSs",
+	"qxecSmGUzHNUsDy+Ef4Hy+PBhqrUEtE76LfkE8dXwVHEgsJpOTrQkHNtuJjXOpN+5JobIVei9mPNg2vh",
+	"lqNB/SgJgRk6/0BTiT+03j5/Q18tTdULzDae11aaj7/8rknuf+PT4iglhwxqhxzVDklCSPi0mNQLk/XC",
+	"IegFK5GkLSK4bgbWjXCR5QLMY2AlMlTAoGRmAaXCGf8SQzKYW9MfeV+Emyep80VCot6IZG3Vo3Rt9yS0",
+	"tvIikd61zqQaGHaLMFOygOTtxeWb8cXk49n46vS3yR9XF0l4I+qnp+Pr8cXlW/vYGia5Ovt4+cfV6dnk",
+	"9PL99dXlxcXZlV21ehIW6xUqd3QtgHOW5XDO13ohV8C8I0GK/M7uXccEcKN3HKvIVNGNnU/wFIXGTVca",
+	"jEuWLhCOo2HgealNPx0PBqvVKmJ2OZJqPvC/1YOL89Oz9x/Pjo6jYbQwRW4LOTdE54JNGuZS3lblOt+2",
+	"AQKetfKpThfw2RJ2pURoY73W65DaXlTaYcIoGkZD31QLVvIgDp5Hw+i5HTGahcXlrSho5iEt+yHdNtsi",
+	"Mn2gAYWhgkUG3lTTW0KKhHYkIfhuyy7Bs6Qxx41QRM1ezGe9H8zamgzPknrUG/nnET1PDl0e0Ds0MEW5",
+	"ITXWZvUFXh9AKsWMzytlgd/lotvZDpBK20rnRg9civMsiEnziTfKxOppraZYgQaVDuJPX12xIUtuSo3v",
+	"OWre47jq5r6iUUxHx6+2mUTJjEGipMF/f2JHf4+P/mt49PPRJIo//8tPXQTLS+AYxUYEkeaVHXp2vvf4",
+	"xcu9j8qZmFds7oY933oYEd8cTVuw7ba178cZltbMm18+xIYf6VQ+h+17p+Ph8LvdOrWugjrunChubThF",
+	"lJgnw1HfgWsJ3UWW233yhN0vnFZ7736+9247siwKRjw2eIuGio0DBJ8wUCeMYXNKlaANZET/vxxRMcRl",
+	"fRFYf/q0RmEHTP7EyP89crajDiS4/2zt265sXczDjcx0B5L9ykVWkzX/mwYrgIIREUVHlgpm0gUkNjCT",
+	"2LUdlrI7otAk7SEk/5wAgxXPs5SpDLgABnbtsEHlk/H7X5IQpIDEl1aHhKFrWUJI6q9uokGfyKLuiec+",
+	"cyWrcsIzX1EtPkYwdjR+Iak1qkpicIltwRLX1r1uNnquxQstjietniCxvZ5eN3u7MOktvIONu1FfSG18",
+	"T8ka0q1Z+zb2+IZxk3YZzpjttinBv6UZJpBpy3fpWAPXdfE40JuI6JOwNXPqhMfdZrEH4p8E8ETOZWX2",
+	"RMOXw+FwuBci/lWhNnX//V3AsNHS37cHAlQY738gDDeGM10X/y7+5MzFo4fi4ZOgePT/D4oJzRq0xg7C",
+	"GFxUKQo/XNiFZOeipyCyB9ojw+ZzYmR1nrRBuaOL6G7ZelnmdYuj7aJySBBqeaVUtv6ENa7I2RbkMSpR",
+	"lDadsJfU48nH0Y6ax0mHDt3UcCtv/dy6Fyn2TH8/8e4mla+Ge5+zU0G+g2zNy4PveFpjdt9LpfcFT3+z",
+	"+Y2iPVidtsrTQ4P0vaoTZYKdFFFkM6jDNd6M6zbXCVJ4ujJnSwRu+oqXNkyZPkN0D/q+9h20xem3brzt",
+	"0H3JqSelg8JgxniOrk8q5BKzrjvpH0nRu693Hi4T9dZ/lFJBKkMTv+qy0DFi2K84dAB+VL+gXRoa07QH",
+	"wX97ZkPBL2qCBivbyPv/UADerBAxrBYW8ivtywXLV+xOu4sLNyXgChoDv2cMUim0zBEyTHmGej10Kqhk",
+	"pAvwammqK3I2Q3UYwVhIs0BVS3HQEJYpBAYnw+exfasdadBhht2i9vPDjQBHxWZKaf/TIvRv7RwTZRI1",
+	"CGkAiypnBnvq1NrIe1WnrRvUPSYY385uO0fYZMnXzXq/WqDwtzd9aMZZ8UB9sFOKBy9t9q4Wj/83zY9E",
+	"rsb/hPSMFmqf/3CcOnkC8vzfolpzqr+NIQ2g67wi2A/qOCuOWBHZQ5uziMbNl93euFb69JlCrHEJ9ukz",
+	"RYpL6L6OOZcpy3fSP2oNpePBYHT8r9EwGkaj+NXw1TCgc72Sa4nbZJ9EaS/Ug5nGSlchaCx3m+/+8/3/",
+	"BAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
