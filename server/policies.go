@@ -53,6 +53,6 @@ func iamPolicy(p domain.Policy) platform.Policy {
 		State:     platform.PolicyStateActive,
 		Subjects:  []platform.PolicyAttributes{subject},
 		Resources: []platform.PolicyAttributes{resource},
-		Roles: []platform.PolicyRole{{DisplayName: string(p.Role), RoleId: "crn:v1:bluemix:public:iam::::" + kind + ":" + string(p.Role)}},
+		Roles:     []platform.PolicyRole{{DisplayName: string(p.Role), RoleId: "crn:v1:bluemix:public:iam::::" + kind + ":" + string(p.Role)}},
 	}
 }
