@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/swaggest/swgui/v5emb"
 
+	"github.com/qrapi/qrapi/console"
 	"github.com/qrapi/qrapi/domain"
 	"github.com/qrapi/qrapi/gen"
 	"github.com/qrapi/qrapi/gen/control"
@@ -61,6 +62,8 @@ type Config struct {
 	// 2048-bit RSA key (which takes tens of milliseconds to make). A key the store keeps wins.
 	SigningKey *rsa.PrivateKey
 	Now        func() time.Time
+	// NoConsole turns off the web console at /console/, which is on by default.
+	NoConsole bool
 }
 
 // Server is the reference server. It is an http.Handler.
@@ -82,6 +85,7 @@ type Server struct {
 	tokenLeeway    time.Duration
 	ttlDefaults    domain.TTLDefaults
 	adminToken     string
+	noConsole      bool
 	trustedProxies []*net.IPNet
 	keyGuard       *keyGuard // nil: no limit
 	seed           *domain.Seed
@@ -98,7 +102,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		store: cfg.Store, doc: cfg.Doc, log: cfg.Logger, tokenTTL: cfg.TokenTTL,
-		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, seed: cfg.Seed, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
+		ttlDefaults: domain.DefaultTTLs, adminToken: cfg.AdminToken, noConsole: cfg.NoConsole, seed: cfg.Seed, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
 		metrics: newMetrics(), verified: map[string]*tokenClaims{},
 	}
 	s.metrics.measureStore(cfg.Store)
@@ -204,7 +208,11 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	e.GET("/openapi.yaml", s.served.serveYAML)
 	docs := v5emb.New(s.doc.T.Info.Title, "/openapi.json", "/docs/")
 	e.GET("/docs", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/docs/") })
-	e.GET("/docs/*", s.docsHandler(docs))
+	e.GET("/docs/*", filesHandler(docs, "documentation", "/docs/"))
+	if !s.noConsole {
+		e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/console/") })
+		e.GET("/console/*", filesHandler(http.StripPrefix("/console/", console.Handler()), "console", "/console/"))
+	}
 	if s.adminToken != "" {
 		control.RegisterHandlers(&routeMiddleware{e: e, prefix: controlBasePath, mw: api}, control.NewStrictHandler(controlHandlers{s}, nil))
 	}
@@ -212,15 +220,15 @@ func (s *Server) routesAndMiddleware(validateResponses bool) *echo.Echo {
 	return e
 }
 
-// docsHandler serves Swagger UI's pages and assets; a path it does not have is this
-// server's 404 in the error container, not the asset handler's plain text.
-func (s *Server) docsHandler(docs http.Handler) echo.HandlerFunc {
+// filesHandler serves the pages and assets of files (Swagger UI, the console), which live
+// at home; a path they do not have is this server's 404 in the error container, not the
+// file server's plain text.
+func filesHandler(files http.Handler, what, home string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		orig := c.Response().Writer
-		rec := &recorder{ResponseWriter: orig, header: http.Header{}, status: http.StatusOK}
-		docs.ServeHTTP(rec, c.Request())
+		rec := &recorder{ResponseWriter: c.Response().Writer, header: http.Header{}, status: http.StatusOK}
+		files.ServeHTTP(rec, c.Request())
 		if rec.status == http.StatusNotFound {
-			return domain.Errorf(domain.ENOTFOUND, "The documentation has no page at %s: it is at /docs/.", c.Request().URL.Path).WithReason("not_found")
+			return domain.Errorf(domain.ENOTFOUND, "The %s has no page at %s: it is at %s.", what, c.Request().URL.Path, home).WithReason("not_found")
 		}
 		maps.Copy(c.Response().Header(), rec.header)
 		c.Response().WriteHeader(rec.status)

@@ -301,3 +301,29 @@ func TestNoKeysWarning(t *testing.T) {
 		t.Fatalf("a seeded server warns of no keys: %s", logs)
 	}
 }
+
+// The console is on by default, with its policy, and named in the log; --console=false
+// turns it off.
+func TestConsoleFlag(t *testing.T) {
+	on := startQrserver(t, "--db", ":memory:", "--seed", filepath.Join("..", "..", "seed", "demo.yaml"))
+	resp, err := http.Get(on.base + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("/console/: %d %v", resp.StatusCode, resp.Header)
+	}
+	if !strings.Contains(on.logs.String(), "console="+on.base+"/console/") {
+		t.Errorf("the log does not name the console's URL: %s", on.logs.String())
+	}
+	off := startQrserver(t, "--db", ":memory:", "--console=false")
+	resp, err = http.Get(off.base + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(off.logs.String(), "console=off") {
+		t.Fatalf("--console=false: /console/ answers %d; log %s", resp.StatusCode, off.logs.String())
+	}
+}

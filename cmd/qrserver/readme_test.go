@@ -207,7 +207,7 @@ func TestMakeRun(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	log, _ := os.ReadFile(out.Name())
-	if !strings.Contains(string(log), base+"/api") || !strings.Contains(string(log), "qrdemo-admin-key-") {
+	if !strings.Contains(string(log), base+"/api") || !strings.Contains(string(log), base+"/console/") || !strings.Contains(string(log), "qrdemo-admin-key-") {
 		t.Errorf("make run's banner lacks its URL or the demo's keys:\n%s", log)
 	}
 	if code, body := call(t, "GET", base+"/api/v1/instances/usage", token(t, base), ""); code != 200 {

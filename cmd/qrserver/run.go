@@ -47,6 +47,7 @@ type options struct {
 	logFormat         string
 	logLevel          string
 	validateResponses bool
+	console           bool
 	adminToken        string
 	tokenTTL          time.Duration
 	tokenLeeway       time.Duration
@@ -70,7 +71,7 @@ var flagGroups = []struct {
 	title string
 	flags []string
 }{
-	{"Serving", []string{"addr", "admin-token", "validate-responses", "log-level", "log-format", "shutdown-timeout"}},
+	{"Serving", []string{"addr", "admin-token", "console", "validate-responses", "log-level", "log-format", "shutdown-timeout"}},
 	{"State", []string{"db", "seed", "audit-log", "audit-keep", "default-max-ttl", "default-active-ttl", "default-interactive-ttl"}},
 	{"Access (IAM)", []string{"token-ttl", "token-leeway", "apikey-failure-burst", "apikey-failure-every"}},
 	{"Replicas and proxies", []string{"trusted-proxies", "public-url"}},
@@ -144,6 +145,8 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (*o
 	str(&o.logFormat, "log-format", "QRSERVER_LOG_FORMAT", "text", "log format: text or json")
 	str(&o.logLevel, "log-level", "QRSERVER_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	str(&o.adminToken, "admin-token", "QRSERVER_ADMIN_TOKEN", "", "bearer token of the control API under /control/v1; the control API is off without one")
+	fs.BoolVar(&o.console, "console", true, "serve the web console at /console/; --console=false turns it off (env QRSERVER_CONSOLE)")
+	env["console"] = "QRSERVER_CONSOLE"
 	fs.BoolVar(&o.validateResponses, "validate-responses", false, "validate every answer against openapi.yaml; a violation becomes a 500 (env QRSERVER_VALIDATE_RESPONSES)")
 	env["validate-responses"] = "QRSERVER_VALIDATE_RESPONSES"
 	fs.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens issued at /identity/token (env QRSERVER_TOKEN_TTL)")
@@ -326,7 +329,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv, err := server.New(ctx, server.Config{
 		TrustedProxies: o.proxies, PublicURL: o.publicURL, KeyFailures: &o.keyFailures,
 		Store: store, Logger: log, AuditSink: audit, AuditKeep: o.auditKeep, ValidateResponses: o.validateResponses,
-		TokenTTL: o.tokenTTL, TokenLeeway: &o.tokenLeeway, AdminToken: o.adminToken, Seed: sd,
+		TokenTTL: o.tokenTTL, TokenLeeway: &o.tokenLeeway, AdminToken: o.adminToken, NoConsole: !o.console, Seed: sd,
 		TTLDefaults: &domain.TTLDefaults{MaxTTL: o.maxTTL, ActiveTTL: o.activeTTL, InteractiveTTL: o.interactiveTTL},
 	})
 	if err != nil {
@@ -347,7 +350,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + ln.Addr().String()
-	log.Info("serving", "api", base+"/api", "token", base+"/identity/token", "docs", base+"/docs/", "control_api", o.adminToken != "")
+	consoleURL := "off"
+	if o.console {
+		consoleURL = base + "/console/"
+	}
+	log.Info("serving", "api", base+"/api", "token", base+"/identity/token", "docs", base+"/docs/", "console", consoleURL, "control_api", o.adminToken != "")
 	if sd != nil {
 		// The first few CRNs, to copy from: a seed of thousands would make one huge line.
 		var crns []string
