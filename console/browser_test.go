@@ -101,6 +101,23 @@ func call(t *testing.T, srv *qrtest.Server, method, path, key, crn, body string)
 	return resp.StatusCode, m, resp.Header
 }
 
+// control is a call of the control API with the admin token.
+func control(t *testing.T, srv *qrtest.Server, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+"/control/v1"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+qrtest.AdminToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // message is the first message of an error container.
 func message(m map[string]any) string {
 	errs, _ := m["errors"].([]any)
@@ -254,6 +271,42 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll('#journal tbody tr')].some(r => r.textContent.includes('injected'))`))
 	noSecrets(t, ctx, qrtest.KeyManager, qrtest.KeyReader, qrtest.AdminToken)
 	screenshot(t, ctx, filepath.Join("..", "docs", "console-admin.png"), chromedp.Screenshot(chromedp.ID("admin-view")))
+
+	// The rule's Delete removes it.
+	within(t, ctx, 5*time.Second, "delete the rule",
+		chromedp.Click(chromedp.CSS("#faults tbody tr button")),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#faults tbody tr').length === 0`))
+	if code, body := control(t, srv, "GET", "/faults", ""); code != 200 || strings.Contains(body, `"id"`) {
+		t.Errorf("after the page deleted the rule: %d %s", code, body)
+	}
+	// Usage recorded in the page is the API's usage; advancing the period zeroes it.
+	within(t, ctx, 5*time.Second, "record usage",
+		chromedp.SetValue(chromedp.ID("usage-instance"), qrtest.InstanceA),
+		chromedp.SetValue(chromedp.ID("usage-seconds"), "5"),
+		chromedp.Click(chromedp.CSS("#usage-form button[type=submit]")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('usage-message').textContent.startsWith('Recorded')`))
+	if _, u, _ := call(t, srv, "GET", "/api/v1/instances/usage", qrtest.KeyAdmin, qrtest.InstanceA, ""); u["usage_consumed_seconds"] != float64(35) {
+		t.Errorf("after the page recorded 5 s on 30: %v", u)
+	}
+	within(t, ctx, 5*time.Second, "advance the period",
+		chromedp.Click(chromedp.ID("advance")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('usage-message').textContent.startsWith('The period now starts')`))
+	if _, u, _ := call(t, srv, "GET", "/api/v1/instances/usage", qrtest.KeyAdmin, qrtest.InstanceA, ""); u["usage_consumed_seconds"] != float64(0) {
+		t.Errorf("after the page advanced the period: %v", u)
+	}
+	// A fixture made by another client shows, and its Delete removes it.
+	code, made := control(t, srv, "POST", "/fixtures", `{"accounts": [{}], "instances": [{"plan_id": "p"}], "principals": [{}]}`)
+	var fx struct{ ID string }
+	if json.Unmarshal([]byte(made), &fx); code != 201 || fx.ID == "" {
+		t.Fatalf("a fixture: %d %s", code, made)
+	}
+	within(t, ctx, 5*time.Second, "the fixture in the page, deleted",
+		chromedp.WaitVisible(chromedp.CSS(`#fixtures tr[data-fixture="`+fx.ID+`"]`)),
+		chromedp.Click(chromedp.CSS(`#fixtures tr[data-fixture="`+fx.ID+`"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#fixtures tr[data-fixture="`+fx.ID+`"]`)))
+	if code, _ := control(t, srv, "GET", "/fixtures/"+fx.ID, ""); code != 404 {
+		t.Errorf("the fixture the page deleted answers %d", code)
+	}
 
 	// Keyboard: every control has a label or a name, and Tab reaches the first field.
 	if unlabelled := eval[[]string](t, ctx, `[...document.querySelectorAll('input, select, button')].filter(e =>
