@@ -118,3 +118,61 @@ func TestBuiltBinariesAreIgnored(t *testing.T) {
 		t.Fatal("no go build -o in the README or docs/: the test reads nothing")
 	}
 }
+
+// Every relative link of the README and docs/ reaches a file of the repository, and its
+// #anchor a heading of that file, as GitHub names headings.
+func TestDocsLinks(t *testing.T) {
+	root := filepath.Join("..", "..")
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	docs = append(docs, filepath.Join(root, "README.md"))
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	heading := regexp.MustCompile(`(?m)^#+ (.+)$`)
+	anchors := func(file string) map[string]bool {
+		b, _ := os.ReadFile(file)
+		m := map[string]bool{}
+		for _, h := range heading.FindAllStringSubmatch(string(b), -1) {
+			a := strings.Map(func(r rune) rune {
+				switch {
+				case r == ' ':
+					return '-'
+				case r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
+					return r
+				case r >= 'A' && r <= 'Z':
+					return r + 'a' - 'A'
+				}
+				return -1
+			}, h[1])
+			m[a] = true
+		}
+		return m
+	}
+	checked := 0
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			file := doc
+			if path != "" {
+				file = filepath.Join(filepath.Dir(doc), filepath.FromSlash(path))
+				if _, err := os.Stat(file); err != nil {
+					t.Errorf("%s links to %s, which is not there", filepath.Base(doc), target)
+					continue
+				}
+			}
+			if anchor != "" && !anchors(file)[anchor] {
+				t.Errorf("%s links to %s: %s has no heading #%s", filepath.Base(doc), target, filepath.Base(file), anchor)
+			}
+			checked++
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d links checked", checked)
+	}
+}
