@@ -176,3 +176,25 @@ func TestDocsLinks(t *testing.T) {
 		t.Fatalf("only %d links checked", checked)
 	}
 }
+
+// docs/behaviour.md's table of the demo's keys names keys and principals the demo seed has.
+func TestDemoKeysTable(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "behaviour.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := os.ReadFile(filepath.Join("..", "..", "seed", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(qrdemo-[a-z]+-key-[0-9a-z]+)` \\| ([^|(]+)")
+	rows := row.FindAllStringSubmatch(string(doc), -1)
+	if len(rows) != 5 {
+		t.Fatalf("%d demo keys in docs/behaviour.md, want 5", len(rows))
+	}
+	for _, r := range rows {
+		if !strings.Contains(string(seed), r[1]) || !strings.Contains(string(seed), "name: "+strings.TrimSpace(r[2])) {
+			t.Errorf("docs/behaviour.md names %s for %s, which seed/demo.yaml does not have", r[2], r[1])
+		}
+	}
+}
