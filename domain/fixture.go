@@ -199,16 +199,20 @@ func (f *Fixture) Names() []FixtureName {
 // nil if none is taken. The message never repeats an API key.
 func FirstTaken(names []FixtureName, taken map[string]map[string]bool) error {
 	for _, n := range names {
-		if !taken[n.Kind][n.Value] {
-			continue
+		if taken[n.Kind][n.Value] {
+			return n.Taken()
 		}
-		what := n.Kind + " " + n.Value
-		if n.Kind == NameAPIKey {
-			what = "API key"
-		}
-		return Errorf(ECONFLICT, "%s: the %s exists already.", n.Field, what).WithTarget("field", n.Field).WithReason("already_exists")
 	}
 	return nil
+}
+
+// Taken is the 409 for a name that is taken already. The message never repeats an API key.
+func (n FixtureName) Taken() *Error {
+	what := n.Kind + " " + n.Value
+	if n.Kind == NameAPIKey {
+		what = "API key"
+	}
+	return Errorf(ECONFLICT, "%s: the %s exists already.", n.Field, what).WithTarget("field", n.Field).WithReason("already_exists")
 }
 
 // TooManyFixtures is the answer when a server keeps MaxFixtures already.

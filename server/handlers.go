@@ -26,7 +26,7 @@ func (h handlers) instance(ctx context.Context) (*domain.Instance, error) {
 	}
 	if now := h.s.now(); in.PeriodEnded(now) {
 		// Its usage period has ended: it is in the one that contains now, written once.
-		rolled, err := h.s.update(ctx, in.CRN, domain.RollPeriod(now))
+		rolled, err := h.s.store.UpdateInstance(ctx, in.CRN, domain.RollPeriod(now))
 		return rolled, naming(err, "header", serviceCRNName)
 	}
 	return in, nil

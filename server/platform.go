@@ -171,8 +171,10 @@ func (h platformHandlers) Search(ctx context.Context, req platform.SearchRequest
 	}
 	var hits []map[string]any // the fields of each instance that matches
 	for i := range all {
-		f := searchFields(&all[i])
-		if matches(f, terms) && (req.Params.AccountId == nil || all[i].AccountID == *req.Params.AccountId) {
+		if req.Params.AccountId != nil && all[i].AccountID != *req.Params.AccountId {
+			continue
+		}
+		if f := searchFields(&all[i]); matches(f, terms) {
 			hits = append(hits, f)
 		}
 	}

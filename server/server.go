@@ -71,8 +71,6 @@ type Server struct {
 	echo           *echo.Echo
 	store          domain.Store
 	doc            *spec.Document
-	controlDoc     *spec.Document
-	platformDoc    *spec.Document // the IBM Cloud lookups (openapi-platform.yaml)
 	log            *slog.Logger
 	auditor        *auditor
 	metrics        *metrics
@@ -163,15 +161,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.auditor = newAuditor(s.log, cfg.AuditSink, s.store, keep)
 	s.addRoutes(basePath, s.doc)
-	if s.platformDoc, err = spec.LoadPlatform(); err != nil {
+	platformDoc, err := spec.LoadPlatform() // the IBM Cloud lookups
+	if err != nil {
 		return nil, err
 	}
-	s.addRoutes("", s.platformDoc) // its paths hold the services' prefixes
+	s.addRoutes("", platformDoc) // its paths hold the services' prefixes
 	if s.adminToken != "" {
-		if s.controlDoc, err = spec.LoadControl(); err != nil {
+		controlDoc, err := spec.LoadControl()
+		if err != nil {
 			return nil, err
 		}
-		s.addRoutes(controlBasePath, s.controlDoc)
+		s.addRoutes(controlBasePath, controlDoc)
 	}
 	s.echo = s.routesAndMiddleware(cfg.ValidateResponses)
 	return s, nil

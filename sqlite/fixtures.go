@@ -82,9 +82,9 @@ var takenQueries = map[string]string{
 	domain.NameAPIKey:    `SELECT 1 FROM api_keys WHERE hash = ?`,
 }
 
-// takenNames is FirstTaken of the names that the database holds already.
+// takenNames is the 409 for the first of names, in the document's order, that the
+// database holds already (FixtureName.Taken), or nil.
 func takenNames(ctx context.Context, tx *sql.Tx, names []domain.FixtureName) error {
-	taken := map[string]map[string]bool{}
 	for _, n := range names {
 		var one int
 		err := tx.QueryRowContext(ctx, takenQueries[n.Kind], n.Value).Scan(&one)
@@ -94,8 +94,7 @@ func takenNames(ctx context.Context, tx *sql.Tx, names []domain.FixtureName) err
 		if err != nil {
 			return err
 		}
-		taken[n.Kind] = map[string]bool{n.Value: true}
-		return domain.FirstTaken([]domain.FixtureName{n}, taken) // names come in the document's order
+		return n.Taken()
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ async function tail() {
     last = await readAll(last);
     renderJournal();
   } catch (e) {
-    report('fault-message', e);
+    report('journal-message', e);
   }
 }
 
@@ -97,7 +97,7 @@ async function renderFixtures() {
         await control('DELETE', `/fixtures/${encodeURIComponent(f.id)}`);
         await renderFixtures();
       } catch (e) {
-        report('usage-message', e);
+        report('fixture-message', e);
       }
     });
     return el('tr', { 'data-fixture': f.id }, el('td', { text: f.id }), el('td', { text: f.created_at }),
